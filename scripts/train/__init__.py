@@ -1,0 +1,1 @@
+"""Training of reel's default model (PyTorch, CPU). See README.md here."""

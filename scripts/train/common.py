@@ -1,0 +1,342 @@
+"""common.py - scaffolding shared by the training stages of reel's default model.
+
+  * seeds / threads:         setup_torch(threads), step_generator(seed, step)
+  * config:                  load_model_config(path) -> dict (PyYAML), vae_cfg(...)
+  * data:                    ClipLoader: deterministic batches of random space/time
+                             crops from synth shards (scripts/synth/make_dataset.py)
+  * checkpoints:             Checkpointer: atomic save/resume of params + optimizer +
+                             step + RNG states, every N steps and on SIGTERM/SIGINT
+  * safetensors:             st_save(path, {name: tensor}, meta, dtype), st_load(path)
+                             F32/F16/BF16 (+I64/I32), names kept exactly as given
+  * JSON log:                JsonLog: one JSON object per line, truncated on resume
+
+Determinism: every random draw of step s (crops, clip choice, noise) comes from
+generators seeded by (seed, s) alone, so a run resumed at step s produces the
+same parameters as an uninterrupted one (bit-identical on 1 thread).
+"""
+import json
+import os
+import random
+import signal
+import struct
+import sys
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.dirname(HERE)
+REPO = os.path.dirname(SCRIPTS)
+for p in (SCRIPTS, os.path.join(SCRIPTS, "synth")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+# ----------------------------------------------------------------------------
+# seeds
+# ----------------------------------------------------------------------------
+def setup_torch(threads=None, seed=0):
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    random.seed(seed)
+
+
+def step_seed(seed, step, stream=0):
+    """A 63-bit seed that depends only on (seed, step, stream)."""
+    ss = np.random.SeedSequence([int(seed), int(step), int(stream)])
+    return int(ss.generate_state(1, np.uint64)[0]) & ((1 << 63) - 1)
+
+
+def step_generator(seed, step, stream=0):
+    g = torch.Generator()
+    g.manual_seed(step_seed(seed, step, stream))
+    return g
+
+
+def step_rng(seed, step, stream=0):
+    return np.random.default_rng([int(seed), int(step), int(stream)])
+
+
+# ----------------------------------------------------------------------------
+# model config
+# ----------------------------------------------------------------------------
+def load_model_config(path):
+    import yaml
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def vae_cfg(model_cfg):
+    """make_golden.WanVAE's cfg dict from a reel model config's vae section."""
+    v = model_cfg["vae"]
+    assert int(v["version"]) == 21, "only the Wan2.1 VAE is trained here"
+    return {"dim": int(v["dim"]), "z_dim": int(v["z_dim"]), "dim_mult": list(v["dim_mult"]),
+            "num_res_blocks": int(v["num_res_blocks"]), "attn_scales": list(v.get("attn_scales", [])),
+            "temperal_downsample": [bool(b) for b in v.get("temporal_downsample", [False, True, True])],
+            "dropout": 0.0}
+
+
+# ----------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------
+def ensure_dataset(out, n, seed, split, size=128, fps=16, seconds=3.0):
+    """Make the synth dataset in `out` unless its index.json says it is there."""
+    idx = os.path.join(out, "index.json")
+    if os.path.exists(idx):
+        with open(idx) as f:
+            d = json.load(f)
+        m = d.get("meta", {})
+        if (d.get("n", 0) >= n and m.get("seed") == seed and m.get("split") == split
+                and m.get("size") == size):
+            return out
+    import make_dataset as md
+    md.make_dataset(out, n, seed=seed, split=split, size=size, fps=fps, seconds=seconds)
+    return out
+
+
+def list_shards(d):
+    names = sorted(f for f in os.listdir(d) if f.endswith(".npz"))
+    if not names:
+        raise FileNotFoundError("no .npz shards in %s" % d)
+    return [os.path.join(d, f) for f in names]
+
+
+class ClipLoader:
+    """Deterministic batches of random crops from the video of synth shards.
+
+    batch(step) -> float32 [B, 3, T, H, W] in [-1, 1]; the crop of step s
+    depends only on (seed, s). A batch takes its clips from one shard (picked
+    at random), so only a few shards need to be decompressed at a time.
+    """
+
+    def __init__(self, data_dir, seed, batch=1, crop=(64, 64), frames=(5, 9), hflip=True,
+                 cache_shards=3):
+        self.paths = list_shards(data_dir)
+        self.seed, self.batch, self.crop = seed, batch, tuple(crop)
+        self.frames = tuple(frames)
+        self.hflip = hflip
+        self.cache, self.cache_n = OrderedDict(), cache_shards
+
+    def shard(self, i):
+        if i in self.cache:
+            self.cache.move_to_end(i)
+            return self.cache[i]
+        with np.load(self.paths[i], allow_pickle=False) as z:
+            v = z["video"]
+        self.cache[i] = v
+        while len(self.cache) > self.cache_n:
+            self.cache.popitem(last=False)
+        return v
+
+    def batch_at(self, step):
+        rng = step_rng(self.seed, step, 1)
+        v = self.shard(int(rng.integers(len(self.paths))))
+        n, T, H, W, _ = v.shape
+        t = int(self.frames[int(rng.integers(len(self.frames)))])
+        ch, cw = self.crop
+        out = np.empty((self.batch, t, ch, cw, 3), np.uint8)
+        for b in range(self.batch):
+            k = int(rng.integers(n))
+            t0 = int(rng.integers(T - t + 1))
+            y0 = int(rng.integers(H - ch + 1))
+            x0 = int(rng.integers(W - cw + 1))
+            c = v[k, t0:t0 + t, y0:y0 + ch, x0:x0 + cw]
+            if self.hflip and rng.random() < 0.5:
+                c = c[:, :, ::-1]
+            out[b] = c
+        return to_video_tensor(out)
+
+
+def to_video_tensor(u8):
+    """uint8 [B,T,H,W,3] -> float32 [B,3,T,H,W] in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(u8)).to(torch.float32)
+    return (x / 127.5 - 1.0).permute(0, 4, 1, 2, 3).contiguous()
+
+
+def load_clips(data_dir, n, frames, max_shards=None):
+    """The first n clips of a dataset, first `frames` frames: uint8 [n,T,H,W,3]."""
+    out = []
+    for p in list_shards(data_dir)[:max_shards]:
+        with np.load(p, allow_pickle=False) as z:
+            out.append(z["video"][:, :frames])
+        if sum(o.shape[0] for o in out) >= n:
+            break
+    return np.concatenate(out)[:n]
+
+
+# ----------------------------------------------------------------------------
+# safetensors (F32 / F16 / BF16 / I64 / I32)
+# ----------------------------------------------------------------------------
+_DT_TORCH = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+             "I64": torch.int64, "I32": torch.int32, "F64": torch.float64}
+_TORCH_DT = {v: k for k, v in _DT_TORCH.items()}
+_RAW = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16,
+        torch.int64: torch.int64, torch.int32: torch.int32, torch.float64: torch.int64}
+
+
+def _raw_bytes(t):
+    t = t.detach().contiguous().cpu()
+    a = t.view(_RAW[t.dtype]).numpy()
+    return a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def st_save(path, tensors, meta=None, dtype=None):
+    """tensors: {name: torch.Tensor} (insertion order kept); floating tensors are
+    cast to `dtype` (torch dtype) when given. Written atomically (tmp + rename)."""
+    hdr, blobs, off = {}, [], 0
+    for name, t in tensors.items():
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        raw = _raw_bytes(t)
+        hdr[name] = {"dtype": _TORCH_DT[t.dtype], "shape": list(t.shape),
+                     "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    if meta:
+        hdr["__metadata__"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+    h = json.dumps(hdr, separators=(",", ":")).encode("utf-8")
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def st_load(path, dtype=None):
+    """-> (OrderedDict name -> torch.Tensor, metadata dict)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    hdr = json.loads(data[8:8 + n].decode("utf-8"), object_pairs_hook=OrderedDict)
+    meta = hdr.pop("__metadata__", {}) or {}
+    base = 8 + n
+    out = OrderedDict()
+    for name, ent in hdr.items():
+        b, e = ent["data_offsets"]
+        tdt = _DT_TORCH[ent["dtype"]]
+        raw = np.frombuffer(data, dtype=np.uint8, count=e - b, offset=base + b).copy()
+        rt = _RAW[tdt]
+        a = raw.view(np.dtype(torch.empty(0, dtype=rt).numpy().dtype).newbyteorder("<"))
+        t = torch.from_numpy(a.astype(a.dtype.newbyteorder("="))).view(tdt).reshape(ent["shape"])
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        out[name] = t
+    return out, meta
+
+
+# ----------------------------------------------------------------------------
+# checkpoints
+# ----------------------------------------------------------------------------
+class Checkpointer:
+    """Atomic checkpoints in DIR/ckpt.pt (the previous one kept as ckpt.prev.pt).
+
+    state = {"step", "params": {name: tensor}, "opt": optimizer.state_dict(),
+             "rng": {...}, "extra": {...}}. install_signal_handlers() turns SIGTERM
+    and SIGINT into a flag the loop polls (`stop_requested`); the loop then saves
+    and exits, so a kill between steps loses nothing, and a hard kill loses at
+    most `every` steps.
+    """
+
+    def __init__(self, out_dir, every=100):
+        self.dir, self.every = out_dir, int(every)
+        self.path = os.path.join(out_dir, "ckpt.pt")
+        self.stop_requested = None
+
+    def install_signal_handlers(self):
+        def handler(signum, frame):
+            self.stop_requested = signum
+            sys.stderr.write("signal %d: saving a checkpoint after this step\n" % signum)
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def exists(self):
+        return os.path.exists(self.path)
+
+    def due(self, step):
+        return self.every > 0 and step % self.every == 0
+
+    def save(self, step, params, opt, extra=None):
+        state = {"step": int(step),
+                 "params": OrderedDict((k, v.detach().clone()) for k, v in params.items()),
+                 "opt": opt.state_dict(),
+                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                         "python": random.getstate()},
+                 "extra": extra or {}}
+        tmp = self.path + ".tmp"
+        torch.save(state, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        if os.path.exists(self.path):
+            os.replace(self.path, os.path.join(self.dir, "ckpt.prev.pt"))
+        os.replace(tmp, self.path)
+
+    def load(self, params, opt):
+        """Restores params (in place) and optimizer; -> (step, extra)."""
+        state = torch.load(self.path)
+        with torch.no_grad():
+            for k, v in params.items():
+                v.copy_(state["params"][k])
+        opt.load_state_dict(state["opt"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        return state["step"], state.get("extra", {})
+
+
+# ----------------------------------------------------------------------------
+# JSON log
+# ----------------------------------------------------------------------------
+class JsonLog:
+    """DIR/log.jsonl, one object per line; on resume the lines past the resumed
+    step are dropped so the log always matches the checkpoint it continues."""
+
+    def __init__(self, path, resume_step=None):
+        self.path = path
+        if resume_step is None:
+            open(path, "w").close()
+        else:
+            keep = []
+            if os.path.exists(path):
+                with open(path) as f:
+                    for line in f:
+                        try:
+                            r = json.loads(line)
+                        except ValueError:
+                            continue
+                        if r.get("step", 0) <= resume_step:
+                            keep.append(line if line.endswith("\n") else line + "\n")
+            with open(path + ".tmp", "w") as f:
+                f.writelines(keep)
+            os.replace(path + ".tmp", path)
+
+    def write(self, **rec):
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+
+    def records(self):
+        with open(self.path) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+
+def write_json_atomic(path, obj):
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+class Timer:
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def __call__(self):
+        return time.perf_counter() - self.t0

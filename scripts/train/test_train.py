@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""test_train.py - smoke tests of the training scaffolding and the VAE stage.
+
+Prints one "ok - NAME" or "FAIL - NAME: why" line per test; exit status 1 if
+any failed. Run by tests/t_train.sh; about 30-60 s on 2 cores.
+
+  golden_vae        the training path (trainable leaf tensors, autograd on)
+                    reproduces ../shared/golden/wan21_vae.safetensors
+  safetensors       F32/F16/BF16 write -> read round trip, names and order kept
+  loader            crops are deterministic per (seed, step), shapes/ranges right
+  loss_decreases    20 AdamW steps lower the loss on a fixed held-out batch
+  resume_sigterm    SIGTERM at step 3 + --resume == uninterrupted 8 steps (bitwise)
+  resume_sigkill    SIGKILL at step 5 (last ckpt at 4) + --resume == same (bitwise)
+  export_c          the exported f16 vae.safetensors has exactly the tensor table
+                    of `reel init-weights` and `reel info` reads it as present
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+from common import REPO  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+import make_golden as mg  # noqa: E402
+import train_vae as tv  # noqa: E402
+
+GOLDEN = os.environ.get("REEL_GOLDEN_DIR") or os.path.join(os.path.dirname(REPO), "shared", "golden")
+REEL = os.environ.get("REEL_BIN", os.path.join(REPO, "build", "reel"))
+PY = sys.executable
+TMP = tempfile.mkdtemp(prefix="reel-train-test-")
+FAILS = []
+
+
+def test(fn):
+    name = fn.__name__[5:]
+    try:
+        why = fn()
+    except Exception as e:  # noqa: BLE001
+        why = "%s: %s" % (type(e).__name__, e)
+        traceback.print_exc(file=sys.stderr)
+    if why:
+        FAILS.append(name)
+        print("FAIL - %s: %s" % (name, why), flush=True)
+    else:
+        print("ok - %s" % name, flush=True)
+
+
+def data_dirs():
+    tr = common.ensure_dataset(os.path.join(TMP, "data", "train"), 8, 1, "train")
+    ho = common.ensure_dataset(os.path.join(TMP, "data", "heldout"), 2, 2, "heldout")
+    return tr, ho
+
+
+def test_golden_vae():
+    path = os.path.join(GOLDEN, "wan21_vae.safetensors")
+    if not os.path.exists(path):
+        return "missing %s" % path
+    T, meta = mg.st_read(path)
+    import json
+    cfg = json.loads(meta["config"])
+    P = tv.init_params(cfg, 0)
+    W = {k[len("weights."):]: v for k, v in T.items() if k.startswith("weights.")}
+    if list(P) != list(W):
+        return "init_params names differ from the golden tensor table"
+    for k in P:
+        if list(P[k].shape) != list(W[k].shape):
+            return "%s: shape %s vs golden %s" % (k, list(P[k].shape), list(W[k].shape))
+        with torch.no_grad():
+            P[k].copy_(torch.from_numpy(W[k]))
+    vae = mg.WanVAE(P, cfg, False)          # the training path: leaves with requires_grad
+    mean, inv = torch.from_numpy(T["in.scale_mean"]), torch.from_numpy(T["in.scale_inv_std"])
+    mids = {}
+    mu = vae.encode(torch.from_numpy(T["in.video"]), mean, inv, mids)
+    dec = vae.decode(torch.from_numpy(T["in.latent"]), mean, inv, mids)
+    if not mu.requires_grad:
+        return "no autograd through the encoder"
+    for name, mine, tol in (("out.mu", mu, 5e-5), ("mid.enc_conv1_out", mids["enc_conv1_out"], 5e-5),
+                            ("out.decoded", dec, 1e-4), ("mid.dec_conv2_out", mids["dec_conv2_out"], 5e-5)):
+        err = float(np.max(np.abs(mine.detach().numpy().astype(np.float64) - T[name])))
+        if not err <= tol:
+            return "%s max_abs %.3e > %.0e" % (name, err, tol)
+    # and a gradient reaches every tensor
+    (mu.pow(2).mean() + dec.pow(2).mean()).backward()
+    dead = [k for k, v in P.items() if v.grad is None]
+    if dead:
+        return "no gradient for %s" % dead[:3]
+    return None
+
+
+def test_safetensors():
+    g = torch.Generator().manual_seed(3)
+    d = {"b.weight": torch.randn(3, 4, generator=g), "a.bias": torch.randn(5, generator=g),
+         "c.ids": torch.arange(4, dtype=torch.int64)}
+    for dt in (torch.float32, torch.float16, torch.bfloat16):
+        p = os.path.join(TMP, "rt.safetensors")
+        common.st_save(p, d, {"k": "v", "j": {"x": 1}}, dt)
+        r, meta = common.st_load(p)
+        if list(r) != list(d):
+            return "order/names changed"
+        if meta.get("k") != "v":
+            return "metadata lost"
+        for k in d:
+            want = d[k].to(dt) if d[k].is_floating_point() else d[k]
+            if r[k].dtype != want.dtype or not torch.equal(r[k], want):
+                return "%s differs after %s round trip" % (k, dt)
+        # cross-check with make_golden's reader for F32
+        if dt == torch.float32:
+            T, _ = mg.st_read(p)
+            if not np.array_equal(T["b.weight"], d["b.weight"].numpy()):
+                return "make_golden.st_read disagrees"
+    return None
+
+
+def test_loader():
+    tr, _ = data_dirs()
+    a = common.ClipLoader(tr, 5, 2, (64, 64), (5, 9))
+    b = common.ClipLoader(tr, 5, 2, (64, 64), (5, 9))
+    seen = set()
+    for s in (0, 7, 3, 7):
+        x, y = a.batch_at(s), b.batch_at(s)
+        if not torch.equal(x, y):
+            return "step %d differs between two loaders" % s
+        if x.shape[:2] != (2, 3) or x.shape[3:] != (64, 64) or x.shape[2] not in (5, 9):
+            return "shape %s" % (tuple(x.shape),)
+        if x.min() < -1 or x.max() > 1:
+            return "range"
+        seen.add(float(x.sum()))
+    if len(seen) < 3:
+        return "different steps gave the same crops"
+    return None
+
+
+def small_args(extra=()):
+    return tv.parse(["--out", os.path.join(TMP, "unused"), "--crop", "32", "--frames", "5",
+                     "--batch", "1", "--lr", "3e-3", "--steps", "20", "--warmup", "2"] + list(extra))
+
+
+def test_loss_decreases():
+    tr, ho = data_dirs()
+    a = small_args()
+    cfg = common.vae_cfg(common.load_model_config(os.path.join(REPO, "configs", "reel-default.yaml")))
+    P = tv.init_params(cfg, 0)
+    opt = torch.optim.AdamW(list(P.values()), lr=a.lr, weight_decay=a.wd)
+    x_eval = common.to_video_tensor(common.load_clips(ho, 2, 5)[:, :, 32:96, 32:96])
+
+    def ev():
+        with torch.no_grad():
+            return float(tv.losses(P, cfg, x_eval, None, a, sample=False)[0])
+    before = ev()
+    loader = common.ClipLoader(tr, 0, 1, (32, 32), (5,))
+    for s in range(20):
+        for g in opt.param_groups:
+            g["lr"] = tv.lr_at(a, s)
+        loss = tv.losses(P, cfg, loader.batch_at(s), common.step_generator(0, s, 2), a)[0]
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(P.values()), a.clip_grad)
+        opt.step()
+    after = ev()
+    print("# loss_decreases: held-out loss %.4f -> %.4f after 20 steps" % (before, after), flush=True)
+    if not after < 0.9 * before:
+        return "held-out loss %.4f -> %.4f (wanted a 10%% drop)" % (before, after)
+    return None
+
+
+def run_train(out, *extra, expect_rc=0):
+    tr, ho = data_dirs()
+    cmd = [PY, os.path.join(HERE, "train_vae.py"), "--out", out, "--data", tr, "--heldout", ho,
+           "--threads", "1", "--crop", "32", "--frames", "5,9", "--batch", "1", "--steps", "8",
+           "--warmup", "2", "--log-every", "1", "--save-every", "2", "--no-export"] + list(extra)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != expect_rc:
+        raise RuntimeError("%s exited %d (wanted %d):\n%s" % (" ".join(cmd[1:]), r.returncode,
+                                                              expect_rc, r.stdout[-2000:]))
+    return r.stdout
+
+
+_REF = {}
+
+
+def reference_run():
+    if "p" not in _REF:
+        out = os.path.join(TMP, "ref")
+        run_train(out)
+        _REF["p"] = torch.load(os.path.join(out, "ckpt.pt"))
+        _REF["log"] = common.JsonLog(os.path.join(out, "log.jsonl"), 10 ** 9).records()
+    return _REF
+
+
+def same_as_reference(out):
+    ref = reference_run()
+    got = torch.load(os.path.join(out, "ckpt.pt"))
+    if got["step"] != 8 or ref["p"]["step"] != 8:
+        return "final steps %d / %d" % (got["step"], ref["p"]["step"])
+    for k, v in ref["p"]["params"].items():
+        if not torch.equal(v, got["params"][k]):
+            return "%s differs (max %.3e)" % (k, float((v - got["params"][k]).abs().max()))
+    so, sr = got["opt"]["state"], ref["p"]["opt"]["state"]
+    for i in sr:
+        if not torch.equal(sr[i]["exp_avg_sq"], so[i]["exp_avg_sq"]):
+            return "optimizer state %s differs" % i
+    log = common.JsonLog(os.path.join(out, "log.jsonl"), 10 ** 9).records()
+    if [r["loss"] for r in log] != [r["loss"] for r in ref["log"]]:
+        return "logged losses differ"
+    return None
+
+
+def test_resume_sigterm():
+    out = os.path.join(TMP, "term")
+    o = run_train(out, "--test-sigterm-at", "3")
+    if "stopped at step 3" not in o:
+        return "did not stop at step 3 on SIGTERM"
+    o = run_train(out, "--resume")
+    if "resumed at step 3" not in o:
+        return "did not resume at step 3"
+    return same_as_reference(out)
+
+
+def test_resume_sigkill():
+    out = os.path.join(TMP, "kill")
+    run_train(out, "--test-sigkill-at", "5", expect_rc=-9)
+    o = run_train(out, "--resume")
+    if "resumed at step 4" not in o:
+        return "did not resume at step 4 (the last periodic checkpoint)"
+    return same_as_reference(out)
+
+
+def test_export_c():
+    if not os.access(REEL, os.X_OK):
+        return "no %s (build first)" % REEL
+    tr, ho = data_dirs()
+    out = os.path.join(TMP, "exp")
+    cmd = [PY, os.path.join(HERE, "train_vae.py"), "--out", out, "--data", tr, "--heldout", ho,
+           "--threads", "1", "--crop", "32", "--frames", "5", "--batch", "1", "--steps", "2",
+           "--eval-n", "1", "--eval-frames", "5", "--dtype", "f16"]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode:
+        return "train_vae export failed:\n" + r.stdout[-1500:]
+    mine, meta = common.st_load(os.path.join(out, "vae.safetensors"))
+    if "latent_mean" not in meta:
+        return "latent statistics missing from the metadata"
+    # the C tensor table: what `reel init-weights` writes for the same config
+    src = open(os.path.join(REPO, "configs", "reel-default.yaml")).read()
+    src = re.sub(r"(?m)^weights_dir:.*$", "weights_dir: w", src)
+    for d in ("ref", "cfg"):
+        os.makedirs(os.path.join(TMP, d, "w"), exist_ok=True)
+        with open(os.path.join(TMP, d, "m.yaml"), "w") as f:
+            f.write(src)
+    r = subprocess.run([REEL, "init-weights", os.path.join(TMP, "ref", "m.yaml"), "--force"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode:
+        return "reel init-weights: " + r.stdout[-500:]
+    refw, _ = common.st_load(os.path.join(TMP, "ref", "w", "vae.safetensors"))
+    if sorted(refw) != sorted(mine):
+        return "names differ from the C table: missing %s, extra %s" % (
+            sorted(set(refw) - set(mine))[:3], sorted(set(mine) - set(refw))[:3])
+    for k in refw:
+        if list(refw[k].shape) != list(mine[k].shape):
+            return "%s: shape %s vs C %s" % (k, list(mine[k].shape), list(refw[k].shape))
+        if mine[k].dtype != torch.float16:
+            return "%s stored as %s" % (k, mine[k].dtype)
+    w = os.path.join(TMP, "cfg", "w")
+    shutil.copy(os.path.join(out, "vae.safetensors"), os.path.join(w, "vae.safetensors"))
+    for f in ("dit.safetensors", "text_encoder.safetensors", "tokenizer.model"):
+        shutil.copy(os.path.join(TMP, "ref", "w", f) if f != "tokenizer.model"
+                    else os.path.join(REPO, "configs", "reel-default", f), os.path.join(w, f))
+    r = subprocess.run([REEL, "info", os.path.join(TMP, "cfg", "m.yaml")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    m = re.search(r"vae\.safetensors\n\s+present: (\d+) tensors \(([^)]*)\)(.*)", r.stdout)
+    if r.returncode or not m:
+        return "reel info: rc %d\n%s" % (r.returncode, r.stdout[-800:])
+    if int(m.group(1)) != len(mine) or m.group(2) != "F16 x%d" % len(mine) or m.group(3).strip():
+        return "reel info says: %s" % m.group(0).replace("\n", " ")
+    return None
+
+
+def main():
+    try:
+        for t in (test_golden_vae, test_safetensors, test_loader, test_loss_decreases,
+                  test_resume_sigterm, test_resume_sigkill, test_export_c):
+            test(t)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("# %d failed" % len(FAILS) if FAILS else "# all passed")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

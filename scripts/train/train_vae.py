@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+"""train_vae.py - stage 1 of the default model: the tiny Wan2.1 VAE.
+
+    train_vae.py --out DIR [--steps N] [--resume] [--config configs/reel-default.yaml]
+                 [--data DIR] [--heldout DIR] [--n-train 256] [--n-heldout 16]
+                 [--batch 2] [--crop 64] [--frames 5,9] [--lr 1e-3] [--kl 1e-6]
+                 [--edge 0.1] [--save-every 100] [--threads 2] [--seed 0]
+                 [--dtype f16|bf16|f32] [--eval-n 8] [--eval-frames 9]
+
+The network is make_golden.WanVAE (the module proven against the official
+golden files, the same math reel's C engine runs), with trainable leaf
+tensors under the exact reference state_dict names. Training clips are random
+64x64 crops of 5 or 9 frames of 128x128 synthetic clips (scripts/synth);
+loss = L1(recon, x) + kl * KL(q(z|x) || N(0, I)) + edge * L1 of the spatial
+gradients; AdamW, linear warm-up then cosine decay to 10 %.
+
+Writes into DIR: ckpt.pt (resume state, every --save-every steps and on
+SIGTERM/SIGINT), log.jsonl (losses), and at the end vae.safetensors (the
+reel tensor table, --dtype), stats.json (per-channel latent mean/std of
+the held-out clips for the config's vae.latent_mean/latent_std, held-out
+PSNR, the exact training arguments, data seeds and final losses).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import REPO  # noqa: E402
+import make_golden as mg  # noqa: E402  (scripts/ is on sys.path via common)
+
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+# ----------------------------------------------------------------------------
+# model
+# ----------------------------------------------------------------------------
+def init_params(cfg, seed):
+    """Leaf tensors (requires_grad) in WanVAE_.state_dict() order, PyTorch's
+    default init (what vae_param_specs records), zero-init output projections
+    of attention, and identity time convs (a frame-copy prior)."""
+    g = torch.Generator()
+    g.manual_seed(seed)
+    P = OrderedDict()
+    for name, shape, init in mg.vae_param_specs(cfg, False):
+        if init == "ones":
+            t = torch.ones(shape)
+        elif init == "zeros":
+            t = torch.zeros(shape)
+        elif isinstance(init, tuple) and init[0] == "uniform":
+            t = (torch.rand(shape, generator=g) * 2 - 1) * init[1]
+        else:
+            raise ValueError(init)
+        if ".time_conv." in name:
+            if name.endswith(".weight"):     # [cout, cin, 3, 1, 1]
+                t = torch.zeros(shape)
+                cin = shape[1]
+                for h in range(shape[0] // cin):
+                    t[h * cin:(h + 1) * cin, :, -1, 0, 0] = torch.eye(cin)
+            else:
+                t = torch.zeros(shape)
+        P[name] = t.requires_grad_(True)
+    return P
+
+
+def vae_forward(P, cfg, x, gen=None, sample=True):
+    """x [B,3,T,H,W] -> (recon, mu, logvar). Same encode/decode as reel runs."""
+    vae = mg.WanVAE(P, cfg, False)
+    z = cfg["z_dim"]
+    zero, one = torch.zeros(z), torch.ones(z)
+    mids = {}
+    vae.encode(x, zero, one, mids)
+    h = mids["enc_conv1_out"]
+    mu, logvar = h[:, :z], h[:, z:].clamp(-30.0, 20.0)
+    lat = mu
+    if sample:
+        eps = torch.randn(mu.shape, generator=gen)
+        lat = mu + torch.exp(0.5 * logvar) * eps
+    rec = vae.decode(lat, zero, one)
+    return rec, mu, logvar
+
+
+def losses(P, cfg, x, gen, a, sample=True):
+    rec, mu, logvar = vae_forward(P, cfg, x, gen, sample)
+    l1 = (rec - x).abs().mean()
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
+    def grads(v):
+        return v[..., 1:, :] - v[..., :-1, :], v[..., :, 1:] - v[..., :, :-1]
+    (ry, rx), (xy, xx) = grads(rec), grads(x)
+    edge = 0.5 * ((ry - xy).abs().mean() + (rx - xx).abs().mean())
+    loss = l1 + a.kl * kl + a.edge * edge
+    return loss, {"l1": float(l1), "kl": float(kl), "edge": float(edge)}, rec, mu
+
+
+def lr_at(a, step):
+    w = max(1, min(a.warmup, a.steps // 10 or 1))
+    if step < w:
+        return a.lr * (step + 1) / w
+    p = (step - w) / max(1, a.steps - w)
+    return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+def psnr(rec, x):
+    """PSNR in dB of clamped recon vs x, both in [-1, 1], pixel range 1."""
+    mse = ((rec.clamp(-1, 1) - x) / 2).pow(2).mean().item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+@torch.no_grad()
+def evaluate(P, cfg, clips_u8, chunk=2):
+    """Deterministic (z = mu) reconstruction of full clips -> (psnr, l1,
+    per-channel raw latent mean, std)."""
+    mus, se, l1s, n = [], 0.0, 0.0, 0
+    for i in range(0, len(clips_u8), chunk):
+        x = common.to_video_tensor(clips_u8[i:i + chunk])
+        rec, mu, _ = vae_forward(P, cfg, x, sample=False)
+        se += ((rec.clamp(-1, 1) - x) / 2).pow(2).sum().item()
+        l1s += (rec - x).abs().sum().item()
+        n += x.numel()
+        mus.append(mu.permute(1, 0, 2, 3, 4).reshape(cfg["z_dim"], -1))
+    m = torch.cat(mus, dim=1).double()
+    mse = se / n
+    return (10 * math.log10(1.0 / max(mse, 1e-12)), l1s / n,
+            m.mean(dim=1).tolist(), m.std(dim=1).tolist())
+
+
+def export(P, path, dtype, meta):
+    common.st_save(path, OrderedDict((k, v.detach()) for k, v in P.items()), meta, dtype)
+
+
+# ----------------------------------------------------------------------------
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=12000)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--config", default=os.path.join(REPO, "configs", "reel-default.yaml"))
+    ap.add_argument("--data", default=None, help="train shards (default OUT/../data/train; made if absent)")
+    ap.add_argument("--heldout", default=None, help="held-out shards (default OUT/../data/heldout)")
+    ap.add_argument("--n-train", type=int, default=256)
+    ap.add_argument("--n-heldout", type=int, default=16)
+    ap.add_argument("--data-seed", type=int, default=1)
+    ap.add_argument("--heldout-seed", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--crop", type=int, default=64)
+    ap.add_argument("--frames", default="5,9")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--kl", type=float, default=1e-6)
+    ap.add_argument("--edge", type=float, default=0.1)
+    ap.add_argument("--clip-grad", type=float, default=1.0)
+    ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", default="f16", choices=sorted(DTYPES))
+    ap.add_argument("--eval-n", type=int, default=8)
+    ap.add_argument("--eval-frames", type=int, default=9)
+    ap.add_argument("--no-export", action="store_true")
+    # testing aids: simulate a kill at a step (SIGTERM to self, or a hard SIGKILL)
+    ap.add_argument("--test-sigterm-at", type=int, default=-1, help=argparse.SUPPRESS)
+    ap.add_argument("--test-sigkill-at", type=int, default=-1, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    a.frames = [int(f) for f in str(a.frames).split(",")]
+    for f in a.frames:
+        assert f >= 1 and (f - 1) % 4 == 0, "--frames must be 1 + 4k"
+    return a
+
+
+def main(argv=None):
+    a = parse(argv)
+    os.makedirs(a.out, exist_ok=True)
+    common.setup_torch(a.threads, a.seed)
+    model_cfg = common.load_model_config(a.config)
+    cfg = mg_cfg = common.vae_cfg(model_cfg)
+    data_root = os.path.join(os.path.dirname(os.path.abspath(a.out)), "data")
+    a.data = a.data or os.path.join(data_root, "train")
+    a.heldout = a.heldout or os.path.join(data_root, "heldout")
+    common.ensure_dataset(a.data, a.n_train, a.data_seed, "train")
+    common.ensure_dataset(a.heldout, a.n_heldout, a.heldout_seed, "heldout")
+
+    P = init_params(mg_cfg, a.seed)
+    opt = torch.optim.AdamW(list(P.values()), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
+    ck = common.Checkpointer(a.out, a.save_every)
+    ck.install_signal_handlers()
+    step = 0
+    if a.resume and ck.exists():
+        step, _ = ck.load(P, opt)
+        print("resumed at step %d from %s" % (step, ck.path))
+    log = common.JsonLog(os.path.join(a.out, "log.jsonl"), step if a.resume else None)
+    loader = common.ClipLoader(a.data, a.seed, a.batch, (a.crop, a.crop), a.frames)
+    args_rec = {k: v for k, v in vars(a).items() if not k.startswith("test_")}
+
+    t_start, n_done, last = time.perf_counter(), 0, {}
+    while step < a.steps:
+        t0 = time.perf_counter()
+        x = loader.batch_at(step)
+        lr = lr_at(a, step)
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        loss, parts, _, _ = losses(P, cfg, x, common.step_generator(a.seed, step, 2), a)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = float(torch.nn.utils.clip_grad_norm_(list(P.values()), a.clip_grad))
+        opt.step()
+        step += 1
+        n_done += 1
+        dt = time.perf_counter() - t0
+        last = dict(step=step, loss=float(loss), lr=lr, grad_norm=gn, sec=dt,
+                    frames=int(x.shape[2]), **parts)
+        if step % a.log_every == 0 or step == a.steps or step == 1:
+            log.write(**last)
+            print("step %5d  loss %.4f  l1 %.4f  kl %.3f  edge %.4f  lr %.2e  %.2fs/step"
+                  % (step, last["loss"], parts["l1"], parts["kl"], parts["edge"], lr, dt), flush=True)
+        if step == a.test_sigkill_at:
+            os.kill(os.getpid(), 9)
+        if step == a.test_sigterm_at:
+            os.kill(os.getpid(), 15)
+        if ck.due(step) or ck.stop_requested or step == a.steps:
+            ck.save(step, P, opt, {"args": args_rec})
+        if ck.stop_requested:
+            print("stopped at step %d (checkpoint saved); continue with --resume" % step)
+            return 0
+    el = time.perf_counter() - t_start
+    if n_done:
+        print("trained %d steps in %.1fs (%.3fs/step)" % (n_done, el, el / n_done))
+    if a.no_export:
+        return 0
+
+    clips = common.load_clips(a.heldout, a.eval_n, a.eval_frames)
+    p, l1, mean, std = evaluate(P, cfg, clips)
+    print("held-out: %d clips %dx%d, %d frames: PSNR %.2f dB, L1 %.4f"
+          % (len(clips), clips.shape[2], clips.shape[3], clips.shape[1], p, l1))
+    print("latent_mean: [%s]" % ", ".join("%.4f" % v for v in mean))
+    print("latent_std:  [%s]" % ", ".join("%.4f" % v for v in std))
+    recs = log.records()
+    tail = recs[-10:]
+    stats = {"stage": "vae", "steps": step, "latent_mean": mean, "latent_std": std,
+             "heldout_psnr_db": p, "heldout_l1": l1,
+             "heldout": {"dir": a.heldout, "seed": a.heldout_seed, "clips": len(clips),
+                         "frames": int(clips.shape[1])},
+             "train_data": {"dir": a.data, "seed": a.data_seed, "n": a.n_train},
+             "final_loss": last.get("loss") if last else (tail[-1]["loss"] if tail else None),
+             "final_loss_mean_last10_logged": (sum(r["loss"] for r in tail) / len(tail)) if tail else None,
+             "args": args_rec, "vae_config": cfg, "torch": torch.__version__}
+    common.write_json_atomic(os.path.join(a.out, "stats.json"), stats)
+    meta = {"format": "pt", "stage": "vae", "config": json.dumps(model_cfg["vae"]),
+            "training": json.dumps({"steps": step, "args": args_rec}),
+            "latent_mean": json.dumps(mean), "latent_std": json.dumps(std),
+            "heldout_psnr_db": "%.3f" % p}
+    export(P, os.path.join(a.out, "vae.safetensors"), DTYPES[a.dtype], meta)
+    print("wrote %s and %s" % (os.path.join(a.out, "vae.safetensors"), os.path.join(a.out, "stats.json")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
