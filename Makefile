@@ -10,9 +10,10 @@ BUILD   ?= build
 CFLAGS  ?= -O2 -g
 # Flags every build needs; kept apart from CFLAGS so `make CFLAGS=...` (the
 # sanitizer builds) changes optimisation and instrumentation only.
-REEL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -pthread -march=native
+ARCH   ?= -march=native
+REEL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. -pthread $(ARCH)
 CXX     ?= g++
-REEL_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -I. -pthread -march=native
+REEL_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -I. -pthread $(ARCH)
 # Evaluated lazily: `make deps` installs the packages before the sub-make that builds.
 PKG_LIBS = $(shell pkg-config --libs libavformat libavcodec libswscale libswresample libavutil yaml-0.1 2>/dev/null)
 LDLIBS  += $(PKG_LIBS) -lsentencepiece -lopenblas -lstdc++ -lm -pthread

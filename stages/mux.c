@@ -420,6 +420,14 @@ static int fail(struct reel_mux *m, int rc)
     return rc;
 }
 
+/* A source buffer for sws_scale: its SIMD loads read up to 16 bytes past the
+ * last pixel of a row, so the tail is padded and zeroed; otherwise whatever
+ * the heap holds there can reach the encoded bytes (seen under valgrind). */
+static void *sws_source_alloc(size_t bytes)
+{
+    return calloc(bytes + 64, 1);
+}
+
 int reel_mux_open(const struct reel_mux_options *opts, struct reel_mux **out,
                   struct reel_err *err)
 {
@@ -474,9 +482,10 @@ int reel_mux_open(const struct reel_mux_options *opts, struct reel_mux **out,
                                                           &m->wav, err)))
         goto fail;
     size_t px = (size_t)o->width * o->height;
-    if (((m->needs & REEL_NEED_RGB24) && !(m->rgb24 = malloc(px * 3))) ||
-        ((m->needs & REEL_NEED_RGB48) && !(m->rgb48 = malloc(px * 3 * sizeof(uint16_t)))) ||
-        ((m->needs & REEL_NEED_FLOAT) && !(m->gbr = malloc(px * 3 * sizeof(float))))) {
+    if (((m->needs & REEL_NEED_RGB24) && !(m->rgb24 = sws_source_alloc(px * 3))) ||
+        ((m->needs & REEL_NEED_RGB48) &&
+         !(m->rgb48 = sws_source_alloc(px * 3 * sizeof(uint16_t)))) ||
+        ((m->needs & REEL_NEED_FLOAT) && !(m->gbr = sws_source_alloc(px * 3 * sizeof(float))))) {
         rc = reel_errf(err, REEL_E_OTHER, "out of memory");
         goto fail;
     }
