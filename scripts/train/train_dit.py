@@ -1,0 +1,531 @@
+#!/usr/bin/python3
+"""train_dit.py - stage 4 of the default model: the joint video + audio DiT
+(Ovi-style fusion of a Wan video tower and a Wan t2a audio tower) together
+with the small umT5 text encoder, on latents of the frozen stage-1 VAE and
+stage-2 audio codec.
+
+    train_dit.py prepare --out DIR --vae VAE_DIR --audio AUDIO_DIR [--n-train 1024]
+    train_dit.py train   --out DIR [--steps N] [--resume] [--threads 2]
+    train_dit.py export  --out DIR --to configs/reel-default [--dtype bf16]
+
+The networks are make_golden_ovi.Tower (fusion) and bench_umt5_torch.encode
+(umT5): the PyTorch modules proven against the official golden files, the
+same math reel's C engine runs, with parameters under the reference names.
+
+prepare: generates the training clips (scripts/synth, 49 frames = 3.0625 s
+at 16 fps, 128x128, seed 11) and encodes them once: the video latent (z = mu
+of the Wan2.1 VAE), the audio latent (the mel VAE's mu, 95 x 8), and for the
+frame-conditioning the VAE encoding of three masked copies of the clip
+(first frame; first + last frame; 2-4 random keyframes) - the "condition
+video" of reel's `cond` stage: the given frames in place, 0 elsewhere. A
+zero condition video (plain text-to-video) is encoded once. The captions'
+token ids come from reel's own tokenizer (`reel tokenize --eos`), so training
+sees exactly the ids reel feeds the encoder.
+
+train: flow matching as Wan/Ovi sample it: x_t = (1 - s) x0 + s eps, the
+model predicts eps - x0 at timestep 1000 s; s is drawn uniformly then
+shifted (--shift 3) towards noise. Video tower input = [x_t | mask(4) |
+cond latent] (Wan i2v channel concat); the conditioning pattern of a sample
+is none / first / first+last / keyframes with probabilities 0.4/0.25/0.2/0.15.
+The caption is one of the grammar's phrasings of the clip's attributes,
+replaced by "" 10 % of the time (classifier-free guidance). Loss = MSE
+video + MSE audio. AdamW, warm-up then cosine; EMA of the weights is what
+is exported. Every random draw of step s depends only on (seed, s), and
+the checkpoint (common.Checkpointer) holds params, EMA, optimizer state.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import REPO  # noqa: E402
+import make_golden as mg  # noqa: E402
+import make_golden_ovi as mo  # noqa: E402
+import bench_umt5_torch as ut  # noqa: E402
+
+sys.path.insert(0, os.path.join(REPO, "scripts", "synth"))
+import captions  # noqa: E402
+import make_dataset as md  # noqa: E402,F401
+
+FRAMES, FPS, SIZE, SECONDS = 49, 16, 128, 3.0625
+PATTERNS = ("first", "first_last", "keyframes")
+P_PATTERN = {"none": 0.40, "first": 0.25, "first_last": 0.20, "keyframes": 0.15}
+DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+# ----------------------------------------------------------------------------
+# configs
+# ----------------------------------------------------------------------------
+def tower_cfgs(mc):
+    d = mc["dit"]
+    a = mc["audio"]["dit"]
+    shared = dict(dim=d["dim"], ffn_dim=d["ffn_dim"], freq_dim=d["freq_dim"],
+                  num_heads=d["num_heads"], num_layers=d["num_layers"],
+                  text_dim=d["text_dim"], text_len=d["text_len"])
+    video = mo.tower_cfg("ti2v", in_dim=d["in_dim"], out_dim=d["out_dim"],
+                         patch_size=list(d["patch_size"]), **shared)
+    audio = mo.tower_cfg("t2a", in_dim=a["in_dim"], out_dim=a["out_dim"], patch_size=[1],
+                         temporal_rope_scaling_factor=a["rope_scale"], **dict(
+                             shared, ffn_dim=a["ffn_dim"], freq_dim=a["freq_dim"]))
+    return {"video": video, "audio": audio}
+
+
+def umt5_cfg(mc):
+    t = mc["text_encoder"]
+    return {k: t[k] for k in ("vocab", "dim", "dim_attn", "dim_ffn", "num_heads", "num_layers",
+                              "num_buckets", "shared_pos", "text_len")}
+
+
+def umt5_param_specs(c):
+    """(name, shape, init) in the order reel's tensor table lists them."""
+    d, da, df, h = c["dim"], c["dim_attn"], c["dim_ffn"], c["num_heads"]
+    s = [("token_embedding.weight", [c["vocab"], d], ("normal", 1.0))]
+    if c["shared_pos"]:
+        s.append(("pos_embedding.embedding.weight", [c["num_buckets"], h], ("normal", 0.1)))
+    for i in range(c["num_layers"]):
+        p = "blocks.%d." % i
+        s += [(p + "norm1.weight", [d], "ones"),
+              (p + "attn.q.weight", [da, d], ("normal", (d * (da // h)) ** -0.5)),
+              (p + "attn.k.weight", [da, d], ("normal", d ** -0.5)),
+              (p + "attn.v.weight", [da, d], ("normal", d ** -0.5)),
+              (p + "attn.o.weight", [d, da], ("normal", da ** -0.5)),
+              (p + "norm2.weight", [d], "ones"),
+              (p + "ffn.gate.0.weight", [df, d], ("normal", d ** -0.5)),
+              (p + "ffn.fc1.weight", [df, d], ("normal", d ** -0.5)),
+              (p + "ffn.fc2.weight", [d, df], ("normal", df ** -0.5))]
+        if not c["shared_pos"]:
+            s.append((p + "pos_embedding.embedding.weight", [c["num_buckets"], h], ("normal", 0.1)))
+    s.append(("norm.weight", [d], "ones"))
+    return s
+
+
+def init_params(mc, seed):
+    """Leaf tensors under the exported names: fusion (video_model.*, audio_model.*)
+    and text (text.*). Wan's own init: xavier linears, zero biases and head,
+    N(0, 1/dim) modulation, N(0, 0.02) embeddings MLPs."""
+    rng = np.random.default_rng(seed)
+    tc = tower_cfgs(mc)
+    specs = [("video_model." + n, s, i) for n, s, i in mo.ovi_param_specs(tc["video"], False)]
+    specs += [("audio_model." + n, s, i) for n, s, i in mo.ovi_param_specs(tc["audio"], True)]
+    specs += [("text." + n, s, i) for n, s, i in umt5_param_specs(umt5_cfg(mc))]
+    P = OrderedDict()
+    for name, shape, init in specs:
+        n = int(np.prod(shape))
+        if init == "zeros":
+            w = np.zeros(n)
+        elif init == "ones":
+            w = np.ones(n)
+        elif init == "normal02":
+            w = rng.standard_normal(n) * 0.02
+        elif init == "modulation":
+            w = rng.standard_normal(n) / math.sqrt(shape[-1])
+        elif init == "xavier":
+            fout, fin = shape[0], n // shape[0]
+            if len(shape) > 2:   # conv: fan over the receptive field as torch's xavier
+                rf = int(np.prod(shape[2:]))
+                fout, fin = shape[0] * rf, shape[1] * rf
+            b = math.sqrt(6.0 / (fin + fout))
+            w = rng.uniform(-b, b, n)
+        elif init[0] == "uniform":
+            w = rng.uniform(-init[1], init[1], n)
+        elif init[0] == "normal":
+            w = rng.standard_normal(n) * init[1]
+        else:
+            raise ValueError(init)
+        P[name] = torch.tensor(w.reshape(shape), dtype=torch.float32, requires_grad=True)
+    return P
+
+
+# ----------------------------------------------------------------------------
+# model
+# ----------------------------------------------------------------------------
+def text_encode(P, tcfg, ids):
+    W = {k[5:]: v for k, v in P.items() if k.startswith("text.")}
+    return ut.encode(W, tcfg, torch.as_tensor(ids, dtype=torch.long))
+
+
+def fusion(P, tc, vid_in, aud_in, t, ctx):
+    """One sample: vid_in [Cin, F, H, W], aud_in [L, Ca], t scalar tensor, ctx [L, text_dim]
+    -> (video [Cout, F, H, W], audio [L, Ca]). The order of make_golden_ovi.fusion_forward."""
+    vt = mo.Tower(P, "video_model.", tc["video"], "vid")
+    at = mo.Tower(P, "audio_model.", tc["audio"], "audio")
+    pt, ph, pw = tc["video"]["patch_size"]
+    nv = (vid_in.shape[1] // pt) * (vid_in.shape[2] // ph) * (vid_in.shape[3] // pw)
+    rv, ra = {}, {}
+    vt.embed(vid_in, t, ctx, nv, rv, torch.float32)
+    at.embed(aud_in, t, ctx, aud_in.shape[0], ra, torch.float32)
+    for i in range(tc["video"]["num_layers"]):
+        at.self_attn(i, ra)
+        vt.self_attn(i, rv)
+        a_sa = at.h
+        at.cross_ffn(i, vt.h, vt, ra)
+        vt.cross_ffn(i, a_sa, at, rv)
+    return vt.head(rv), at.head(ra)
+
+
+def frame_mask_channels(m):
+    """Per-video-frame mask [F] -> the Wan i2v mask [4, F_lat]: frame 0 repeated
+    4 times, then frames 1.. in groups of 4 (reel's cond stage builds the same)."""
+    m = np.asarray(m, np.float32)
+    seq = np.concatenate([np.repeat(m[:1], 4), m[1:]])
+    return seq.reshape(-1, 4).T.copy()
+
+
+# ----------------------------------------------------------------------------
+# prepare
+# ----------------------------------------------------------------------------
+def keyframe_pattern(rng):
+    k = int(rng.integers(2, 5))
+    return sorted(rng.choice(FRAMES, size=k, replace=False).tolist())
+
+
+def pattern_frames(name, rng):
+    if name == "first":
+        return [0]
+    if name == "first_last":
+        return [0, FRAMES - 1]
+    return keyframe_pattern(rng)
+
+
+def tokenize(reel, tokenizer, lines):
+    r = subprocess.run([reel, "tokenize", "--model", tokenizer, "--eos"],
+                       input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
+    out = [[int(x) for x in l.split()] for l in r.stdout.splitlines()]
+    assert len(out) == len(lines), (len(out), len(lines))
+    return out
+
+
+def all_captions():
+    """Every phrasing of every training combination, and the index of each
+    combination's phrasings: {combo: [caption indices]}."""
+    lines, by_combo = [""], {}
+    for combo in captions.split_combos("train"):
+        idx = []
+        for tpl in range(len(captions.TEMPLATES)):
+            for ph in range(len(captions.MOTION_PHRASES[combo[3]])):
+                idx.append(len(lines))
+                lines.append(captions.caption(*combo, template=tpl, phrase=ph))
+        by_combo[tuple(combo)] = idx
+    return lines, by_combo
+
+
+VAE_KW = ("dim", "z_dim", "dim_mult", "num_res_blocks", "attn_scales")
+
+
+def c_vae_encode(a, vcfg, videos):
+    """videos float32 [N, 3, T, H, W] in [-1, 1] -> raw mu [N, z, T', H/8, W/8] through
+    reel's own C encoder (tests/tool_vae_encode: the latents reel computes, and
+    ~30x faster than PyTorch's CPU conv3d)."""
+    import tempfile
+    kw = {k: vcfg[k] for k in VAE_KW}
+    kw["temperal_downsample"] = vcfg["temperal_downsample"]
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.safetensors"), os.path.join(tmp, "out.safetensors")
+        common.st_save(src, {"video": torch.from_numpy(np.ascontiguousarray(videos))})
+        subprocess.run([a.encoder, "21", json.dumps(kw), a.vae_weights, src, dst,
+                        str(a.threads)], check=True)
+        T, _ = common.st_load(dst)
+    return T["mu"].numpy()
+
+
+def cmd_prepare(a):
+    common.setup_torch(a.threads, a.seed)
+    import make_dataset as md
+    import train_audio as ta
+    os.makedirs(a.out, exist_ok=True)
+    data = a.data or os.path.join(a.out, "data")
+    if not os.path.exists(os.path.join(data, "index.json")):
+        md.make_dataset(data, a.n_train, seed=a.data_seed, split="train", size=SIZE, fps=FPS,
+                        seconds=SECONDS)
+    mc = common.load_model_config(a.config)
+    vcfg = common.vae_cfg(mc)
+    a.vae_weights = os.path.join(a.vae, "vae.safetensors")
+    acodec = ta.load_codec(a.audio)
+
+    lines, by_combo = all_captions()
+    ids = tokenize(a.reel, a.tokenizer, lines)
+    common.write_json_atomic(os.path.join(a.out, "captions.json"),
+                             {"lines": lines, "ids": ids,
+                              "by_combo": {"|".join(k): v for k, v in by_combo.items()}})
+    null_path = os.path.join(a.out, "null_cond.npy")
+    if not os.path.exists(null_path):
+        # zero condition video (plain text-to-video)
+        np.save(null_path, c_vae_encode(a, vcfg, np.zeros((1, 3, FRAMES, SIZE, SIZE), np.float32))[0])
+    shards = common.list_shards(data)
+    t0, done, first = time.time(), 0, 0
+    for si, path in enumerate(shards):
+        dst = os.path.join(a.out, "latents-%05d.npz" % si)
+        d = md.load_shard(path)
+        n = d["video"].shape[0]
+        if os.path.exists(dst):
+            first += n
+            continue
+        vals = d["meta"]["values"]
+        combos = ["|".join(vals[k][int(d["attrs"][i, j])] for j, k in enumerate(d["meta"]["attrs"]))
+                  for i in range(n)]
+        x = (d["video"][:, :FRAMES].astype(np.float32) / 127.5 - 1.0).transpose(0, 4, 1, 2, 3)
+        lat = np.concatenate([c_vae_encode(a, vcfg, x[k:k + 8]) for k in range(0, n, 8)])
+        # frame-conditioning variants for the first --n-cond clips
+        masks = np.zeros((n, len(PATTERNS), FRAMES), np.uint8)
+        has_cond = np.array([first + i < a.n_cond for i in range(n)])
+        cond = np.zeros((n, len(PATTERNS)) + lat.shape[1:], np.float32)
+        todo = []
+        for i in np.nonzero(has_cond)[0]:
+            rng = np.random.default_rng([a.seed, si, int(i)])
+            for pi, pname in enumerate(PATTERNS):
+                fr = pattern_frames(pname, rng)
+                masks[i, pi, fr] = 1
+                xc = np.zeros_like(x[i])
+                xc[:, fr] = x[i][:, fr]
+                todo.append((i, pi, xc))
+        for k in range(0, len(todo), 8):
+            part = todo[k:k + 8]
+            mu = c_vae_encode(a, vcfg, np.stack([p[2] for p in part]))
+            for (i, pi, _), m in zip(part, mu):
+                cond[i, pi] = m
+        aud = np.stack([ta.encode_audio(acodec, d["audio"][i][:int(round(SECONDS * 16000))])
+                        for i in range(n)]).astype(np.float32)
+        tmp = dst + ".tmp.npz"
+        np.savez(tmp, lat=lat, cond=cond.astype(np.float16), masks=masks, has_cond=has_cond,
+                 audio=aud, combo=np.array(combos))
+        os.replace(tmp, dst)
+        done += n
+        first += n
+        print("shard %d/%d: %d clips (%d with conditioning), %.1f s/clip" % (
+            si + 1, len(shards), n, int(has_cond.sum()), (time.time() - t0) / done), flush=True)
+    parts = [np.load(os.path.join(a.out, f)) for f in sorted(os.listdir(a.out))
+             if f.startswith("latents-") and f.endswith(".npz")]
+    L = np.concatenate([p["lat"] for p in parts])
+    A = np.concatenate([p["audio"] for p in parts])
+    stats = {"latent_mean": L.mean(axis=(0, 2, 3, 4)).tolist(),
+             "latent_std": L.std(axis=(0, 2, 3, 4)).tolist(),
+             "audio_mean": A.mean(axis=(0, 1)).tolist(), "audio_std": A.std(axis=(0, 1)).tolist(),
+             "clips": int(L.shape[0]), "data_seed": a.data_seed, "n_train": a.n_train,
+             "n_cond": a.n_cond, "frames": FRAMES, "fps": FPS, "size": SIZE}
+    common.write_json_atomic(os.path.join(a.out, "prep.json"), stats)
+    print("prepared %d clips: video latent mean %s std %s; audio mean %s std %s" % (
+        L.shape[0], np.round(stats["latent_mean"], 3), np.round(stats["latent_std"], 3),
+        np.round(stats["audio_mean"], 3), np.round(stats["audio_std"], 3)))
+
+
+# ----------------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------------
+class Data:
+    def __init__(self, out):
+        files = sorted(f for f in os.listdir(out) if f.startswith("latents-") and f.endswith(".npz"))
+        parts = [dict(np.load(os.path.join(out, f))) for f in files]
+        self.lat = np.concatenate([p["lat"] for p in parts])
+        self.cond = np.concatenate([p["cond"] for p in parts])
+        self.cond_idx = np.nonzero(np.concatenate([p["has_cond"] for p in parts]))[0]
+        self.masks = np.concatenate([p["masks"] for p in parts])
+        self.audio = np.concatenate([p["audio"] for p in parts])
+        self.combo = np.concatenate([p["combo"] for p in parts])
+        self.null_cond = np.load(os.path.join(out, "null_cond.npy"))
+        prep = json.load(open(os.path.join(out, "prep.json")))
+        self.mean = np.array(prep["latent_mean"], np.float32).reshape(-1, 1, 1, 1)
+        self.std = np.array(prep["latent_std"], np.float32).reshape(-1, 1, 1, 1)
+        caps = json.load(open(os.path.join(out, "captions.json")))
+        self.ids = caps["ids"]
+        self.by_combo = caps["by_combo"]
+        self.n = self.lat.shape[0]
+
+    def norm(self, v):
+        return (v - self.mean) / self.std
+
+    def sample(self, rng, p_drop):
+        u = rng.random()
+        i = int(rng.integers(self.n)) if u < P_PATTERN["none"] else \
+            int(self.cond_idx[int(rng.integers(len(self.cond_idx)))])
+        acc, pat = 0.0, "none"
+        for k, p in P_PATTERN.items():
+            acc += p
+            if u < acc:
+                pat = k
+                break
+        if pat == "none":
+            m = np.zeros(FRAMES, np.float32)
+            cond = self.null_cond
+        else:
+            pi = PATTERNS.index(pat)
+            m = self.masks[i, pi].astype(np.float32)
+            cond = self.cond[i, pi].astype(np.float32)
+        if rng.random() < p_drop:
+            ids = self.ids[0]
+        else:
+            choices = self.by_combo[str(self.combo[i])]
+            ids = self.ids[choices[int(rng.integers(len(choices)))]]
+        return (self.norm(self.lat[i]), self.norm(cond), frame_mask_channels(m),
+                self.audio[i], ids, pat)
+
+
+def lr_at(a, step):
+    if step < a.warmup:
+        return a.lr * (step + 1) / a.warmup
+    p = (step - a.warmup) / max(1, a.steps - a.warmup)
+    return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+def train_step(P, tc, tcfg, data, a, step):
+    rng = common.step_rng(a.seed, step, 0)
+    gen = common.step_generator(a.seed, step, 1)
+    lv_tot = la_tot = 0.0
+    for b in range(a.batch):
+        x0, cond, mask, aud0, ids, _ = data.sample(rng, a.text_drop)
+        x0 = torch.from_numpy(x0)
+        aud0 = torch.from_numpy(aud0)
+        u = (b + rng.random()) / a.batch          # stratified over the batch
+        s = a.shift * u / (1 + (a.shift - 1) * u)
+        ev = torch.randn(x0.shape, generator=gen)
+        ea = torch.randn(aud0.shape, generator=gen)
+        xt = (1 - s) * x0 + s * ev
+        at = (1 - s) * aud0 + s * ea
+        F_lat, H, W = x0.shape[1:]
+        mk = torch.from_numpy(mask)[:, :, None, None].expand(4, F_lat, H, W)
+        vin = torch.cat([xt, mk, torch.from_numpy(cond)], dim=0)
+        ctx = text_encode(P, tcfg, ids)
+        t = torch.tensor(s * 1000.0, dtype=torch.float32)
+        pv, pa = fusion(P, tc, vin, at, t, ctx)
+        lv = F.mse_loss(pv, ev - x0)
+        la = F.mse_loss(pa, ea - aud0)
+        ((lv + a.audio_weight * la) / a.batch).backward()
+        lv_tot += float(lv) / a.batch
+        la_tot += float(la) / a.batch
+    return lv_tot, la_tot
+
+
+def cmd_train(a):
+    common.setup_torch(a.threads, a.seed)
+    mc = common.load_model_config(a.config)
+    tc, tcfg = tower_cfgs(mc), umt5_cfg(mc)
+    data = Data(a.out)
+    P = init_params(mc, a.seed)
+    ema = OrderedDict((k, v.detach().clone()) for k, v in P.items())
+    decay = [p for k, p in P.items() if p.ndim >= 2 and "embedding.weight" not in k[-25:]]
+    no_decay = [p for k, p in P.items() if not (p.ndim >= 2 and "embedding.weight" not in k[-25:])]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.99), eps=1e-8)
+    ck = common.Checkpointer(a.out, a.save_every)
+    ck.install_signal_handlers()
+    start = 0
+    if a.resume and ck.exists():
+        start, extra = ck.load(P, opt)
+        for k, v in extra["ema"].items():
+            ema[k].copy_(v)
+        print("resumed at step %d" % start, flush=True)
+    log = common.JsonLog(os.path.join(a.out, "log.jsonl"), start if a.resume else None)
+    ckpt_extra = lambda: {"ema": ema, "args": vars(a)}  # noqa: E731
+    step = start
+    avg_v = avg_a = None
+    while step < a.steps:
+        t0 = time.perf_counter()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(a, step)
+        opt.zero_grad(set_to_none=True)
+        lv, la = train_step(P, tc, tcfg, data, a, step)
+        gn = float(torch.nn.utils.clip_grad_norm_(list(P.values()), a.clip_grad))
+        opt.step()
+        d = min(a.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for k, v in P.items():
+                ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+        step += 1
+        avg_v = lv if avg_v is None else 0.98 * avg_v + 0.02 * lv
+        avg_a = la if avg_a is None else 0.98 * avg_a + 0.02 * la
+        sec = time.perf_counter() - t0
+        if step % a.log_every == 0 or step == 1:
+            log.write(step=step, loss_video=lv, loss_audio=la, avg_video=avg_v, avg_audio=avg_a,
+                      lr=lr_at(a, step - 1), grad_norm=gn, sec=sec)
+            print("step %6d  video %.4f (avg %.4f)  audio %.4f (avg %.4f)  lr %.2e  gn %.2f  "
+                  "%.2fs/step" % (step, lv, avg_v, la, avg_a, lr_at(a, step - 1), gn, sec),
+                  flush=True)
+        if ck.due(step) or step == a.steps or ck.stop_requested:
+            ck.save(step, P, opt, ckpt_extra())
+            if ck.stop_requested:
+                print("stopped at step %d (checkpoint saved)" % step, flush=True)
+                return 0
+    return 0
+
+
+# ----------------------------------------------------------------------------
+# export
+# ----------------------------------------------------------------------------
+def cmd_export(a):
+    state = torch.load(os.path.join(a.out, "ckpt.pt"))
+    ema = state["extra"]["ema"]
+    dt = DTYPES[a.dtype]
+    os.makedirs(a.to, exist_ok=True)
+    recs = common.JsonLog(os.path.join(a.out, "log.jsonl"), state["step"]).records()
+    last = recs[-1] if recs else {}
+    meta = {"step": state["step"], "args": state["extra"]["args"],
+            "final": {k: last.get(k) for k in ("avg_video", "avg_audio", "loss_video", "loss_audio")}}
+    fus = OrderedDict((k, v) for k, v in ema.items() if not k.startswith("text."))
+    txt = OrderedDict((k[5:], v) for k, v in ema.items() if k.startswith("text."))
+    common.st_save(os.path.join(a.to, "fusion.safetensors"), fus, {"reel_training": meta}, dt)
+    common.st_save(os.path.join(a.to, "text_encoder.safetensors"), txt, {"reel_training": meta},
+                   dt)
+    common.write_json_atomic(os.path.join(a.out, "export.json"), meta)
+    print("exported step %d to %s (%s)" % (state["step"], a.to, a.dtype))
+    return 0
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("prepare", "train", "export"):
+        p = sub.add_parser(name)
+        p.add_argument("--out", required=True)
+        p.add_argument("--config", default=os.path.join(REPO, "configs", "reel-default.yaml"))
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--seed", type=int, default=0)
+        if name == "prepare":
+            p.add_argument("--vae", required=True, help="stage-1 output dir (vae.safetensors)")
+            p.add_argument("--audio", required=True, help="stage-2 output dir")
+            p.add_argument("--data", default=None)
+            p.add_argument("--n-train", type=int, default=1280)
+            p.add_argument("--n-cond", type=int, default=480,
+                           help="clips that also get the three frame-conditioning encodes")
+            p.add_argument("--encoder", default=os.path.join(REPO, "build", "tests",
+                                                             "tool_vae_encode"))
+            p.add_argument("--data-seed", type=int, default=11)
+            p.add_argument("--reel", default=os.path.join(REPO, "build", "reel"))
+            p.add_argument("--tokenizer",
+                           default=os.path.join(REPO, "configs", "reel-default", "tokenizer.model"))
+        if name == "train":
+            p.add_argument("--steps", type=int, default=12000)
+            p.add_argument("--resume", action="store_true")
+            p.add_argument("--batch", type=int, default=4)
+            p.add_argument("--lr", type=float, default=3e-4)
+            p.add_argument("--warmup", type=int, default=200)
+            p.add_argument("--wd", type=float, default=0.01)
+            p.add_argument("--shift", type=float, default=3.0)
+            p.add_argument("--text-drop", type=float, default=0.1)
+            p.add_argument("--audio-weight", type=float, default=1.0)
+            p.add_argument("--ema", type=float, default=0.999)
+            p.add_argument("--clip-grad", type=float, default=1.0)
+            p.add_argument("--save-every", type=int, default=100)
+            p.add_argument("--log-every", type=int, default=10)
+        if name == "export":
+            p.add_argument("--to", required=True)
+            p.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse(argv)
+    return {"prepare": cmd_prepare, "train": cmd_train, "export": cmd_export}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
