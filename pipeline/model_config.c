@@ -34,7 +34,7 @@ struct cfg_raw {
     int family, trained;
     char *dit_weights;
     int model_type, patch[3], text_len, in_dim, dim, ffn_dim, freq_dim, text_dim, out_dim;
-    int num_heads, num_layers, qk_norm, cross_attn_norm;
+    int num_heads, num_layers, qk_norm, cross_attn_norm, frame_cond;
     double eps;
     int vae_version;
     char *vae_weights;
@@ -105,6 +105,7 @@ static const struct reel_field cfg_fields[] = {
     {"dit.qk_norm", REEL_F_BOOL, OFF(qk_norm), 0, 0, 0, NULL, 0, 0},
     {"dit.cross_attn_norm", REEL_F_BOOL, OFF(cross_attn_norm), 0, 0, 0, NULL, 0, 0},
     {"dit.eps", REEL_F_NUM, OFF(eps), 0, 1, REEL_FF_MIN_EXCL, NULL, 0, 0},
+    {"dit.frame_cond", REEL_F_BOOL, OFF(frame_cond), 0, 0, 0, NULL, 0, 0},
     {"vae", REEL_F_SECTION, 0, 0, 0, REQ, NULL, 0, 0},
     {"vae.version", REEL_F_INT, OFF(vae_version), 21, 22, REQ, NULL, 0, 0},
     {"vae.weights", REEL_F_RAWPATH, OFF(vae_weights), 0, 0, REQ | REEL_FF_NONEMPTY, NULL, 0, 0},
@@ -741,8 +742,14 @@ static void check_and_fill(struct cfg_ctx *c, struct cfg_raw *r, struct reel_mod
     /* --- how the networks fit together */
     if (d->out_dim != v->z_dim)
         cfg_error(c, "dit.out_dim", "must equal vae.z_dim (%d), got %d", v->z_dim, d->out_dim);
-    int want_in = d->model_type == REEL_WAN_I2V ? 2 * v->z_dim + 4 : v->z_dim;
-    if (d->in_dim != want_in)
+    m->dit.frame_cond = r->frame_cond;
+    if (m->dit.frame_cond && m->family != REEL_FAMILY_OVI)
+        cfg_error(c, "dit.frame_cond", "frame conditioning is implemented for family ovi only");
+    int want_in = d->model_type == REEL_WAN_I2V || m->dit.frame_cond ? 2 * v->z_dim + 4 : v->z_dim;
+    if (m->dit.frame_cond && d->in_dim != want_in)
+        cfg_error(c, "dit.in_dim", "must be 2 * out_dim + 4 = %d with dit.frame_cond (x_t, 4 mask "
+                  "channels, the condition latent), got %d", want_in, d->in_dim);
+    else if (d->in_dim != want_in)
         cfg_error(c, "dit.in_dim", "must be %d for a %s model with vae.z_dim %d, got %d", want_in,
                   model_type_names[r->model_type], v->z_dim, d->in_dim);
     if (d->text_dim != r->te_dim)

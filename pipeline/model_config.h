@@ -45,6 +45,10 @@ struct reel_model_config {
     struct {
         struct reel_wan_dit_config cfg;
         char *weights;           /* file, shard index or directory (reel_weights_open) */
+        /* Frame conditioning by channel concat (Wan2.1 i2v / FLF2V style; family
+         * ovi): the video tower's input is [x_t | mask (4) | cond latent], so
+         * cfg.in_dim = 2 * out_dim + 4. Enables image / last_image / keyframes. */
+        int frame_cond;
     } dit;
     struct {
         struct reel_wan_vae_config cfg;

@@ -1,5 +1,6 @@
 /* `reel render JOB.yaml`: loads the spec, opens the job's work directory,
- * runs the stages text -> denoise -> decode (streaming into the mux), skipping
+ * runs the stages text -> [cond] -> denoise -> decode (streaming into the
+ * mux; cond only for models with frame conditioning), skipping
  * those a previous run finished, and writes the manifest JSON beside the
  * output. */
 #include <limits.h>
@@ -12,17 +13,31 @@
 #include "kernels/sha256.h"
 #include "pipeline/job.h"
 #include "pipeline/version.h"
+#include "stages/stage_cond.h"
 
 struct stage_entry {
     const char *name;
     int (*run)(struct reel_job *job, struct reel_err *err);
+    /* NULL: every job; else whether this job has the stage */
+    int (*applies)(const struct reel_spec *s);
 };
 
+static int has_frame_cond(const struct reel_spec *s)
+{
+    return s->model_config.dit.frame_cond;
+}
+
 static const struct stage_entry stages[] = {
-    {"text", reel_stage_text},
-    {"denoise", reel_stage_denoise},
-    {"decode", reel_stage_decode},
+    {"text", reel_stage_text, NULL},
+    {"cond", reel_stage_cond, has_frame_cond},
+    {"denoise", reel_stage_denoise, NULL},
+    {"decode", reel_stage_decode, NULL},
 };
+
+static int stage_applies(const struct stage_entry *e, const struct reel_spec *s)
+{
+    return !e->applies || e->applies(s);
+}
 enum { N_STAGES = sizeof stages / sizeof stages[0] };
 
 static void render_usage(FILE *out)
@@ -126,11 +141,23 @@ static int write_manifest(const struct reel_spec *s, const struct reel_workdir *
                "\"shift\": %.17g, \"guidance\": %.17g},\n",
             (unsigned long long)s->seed, reel_flow_solver_name(s->sampler.solver),
             s->sampler.steps, s->sampler.shift, s->sampler.guidance);
-    fprintf(f, "  \"size\": [%d, %d], \"fps\": %.17g, \"frames\": %d,\n  \"stages\": {", s->width,
+    fprintf(f, "  \"size\": [%d, %d], \"fps\": %.17g, \"frames\": %d,\n", s->width,
             s->height, s->fps, s->frames);
-    for (int i = 0; i < N_STAGES; i++) {
+    if (m->dit.frame_cond) {
+        fprintf(f, "  \"keyframes\": [");
+        for (int i = 0; i < s->n_keyframes; i++) {
+            fprintf(f, "%s\n    {\"frame\": %d, \"image\": ", i ? "," : "", s->keyframes[i].frame);
+            json_str(f, s->keyframes[i].image);
+            fprintf(f, ", \"sha256\": \"%s\"}", s->keyframes[i].sha256);
+        }
+        fprintf(f, "%s],\n", s->n_keyframes ? "\n  " : "");
+    }
+    fprintf(f, "  \"stages\": {");
+    for (int i = 0, n = 0; i < N_STAGES; i++) {
+        if (!stage_applies(&stages[i], s))
+            continue;
         char *rec = reel_workdir_read_record(wd, stages[i].name);
-        fprintf(f, "%s\n    \"%s\": %s", i ? "," : "", stages[i].name, rec ? rec : "null");
+        fprintf(f, "%s\n    \"%s\": %s", n++ ? "," : "", stages[i].name, rec ? rec : "null");
         free(rec);
     }
     fprintf(f, "\n  }\n}\n");
@@ -215,6 +242,8 @@ int reel_render_main(int argc, char **argv)
 
     struct reel_job job = {.spec = &spec, .wd = wd, .be = be, .progress = &progress};
     for (int i = 0; !rc && i < N_STAGES; i++) {
+        if (!stage_applies(&stages[i], &spec))
+            continue;
         if (reel_workdir_stage_done(wd, stages[i].name)) {
             reel_progress_stage(&progress, stages[i].name, 0);
             reel_progress_done(&progress, 1);

@@ -17,6 +17,9 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "kernels/sha256.h"
+#include "stages/image_read.h"
+
 /* Spec and config files are small; a bigger one is a mistake, not a spec. */
 #define MAX_YAML_BYTES (16u << 20)
 
@@ -30,6 +33,8 @@ void reel_diag_add(struct reel_diag *d, enum reel_diag_level level, int code, co
         d->errors++;
         if (code == REEL_E_SPEC)
             d->spec_errors++;
+        else if (code == REEL_E_MEDIA)
+            d->media_errors++;
     } else {
         d->warnings++;
     }
@@ -77,7 +82,9 @@ int reel_diag_status(const struct reel_diag *d)
         return REEL_E_OTHER;
     if (!d->errors)
         return REEL_OK;
-    return d->spec_errors ? REEL_E_SPEC : REEL_E_MODEL;
+    if (d->spec_errors)
+        return REEL_E_SPEC;
+    return d->errors > d->media_errors ? REEL_E_MODEL : REEL_E_MEDIA;
 }
 
 /* ============================================================= YAML tree */
@@ -1109,6 +1116,10 @@ static void apply_field(struct reel_schema *s, int fi, const struct reel_ynode *
         schema_error(s, v, kp, "must be one of %s, got %s", list, what);
         return;
     }
+    case REEL_F_NODE:
+        *(const struct reel_ynode **)base = v;
+        record(s, fi, v);
+        return;
     case REEL_F_INTS:
     case REEL_F_NUMS:
     case REEL_F_BOOLS: {
@@ -1247,6 +1258,8 @@ struct spec_raw {
     char *wav_path;
     int sheet_enabled, sheet_columns, sheet_count;
     char *sheet_path;
+    char *image, *last_image;
+    const struct reel_ynode *keyframes;
 };
 
 #define OFF(f) offsetof(struct spec_raw, f)
@@ -1271,6 +1284,9 @@ static const struct reel_field spec_fields[] = {
     {"sampler.guidance", REEL_F_NUM, OFF(guidance), 0, INF, 0, NULL, 0, 0},
     {"sampler.audio_guidance", REEL_F_NUM, OFF(audio_guidance), 0, INF, 0, NULL, 0, 0},
     {"sampler.slg_layer", REEL_F_INT, OFF(slg_layer), -1, 1024, 0, NULL, 0, 0},
+    {"image", REEL_F_PATH, OFF(image), 0, 0, REEL_FF_NONEMPTY, NULL, 0, 0},
+    {"last_image", REEL_F_PATH, OFF(last_image), 0, 0, REEL_FF_NONEMPTY, NULL, 0, 0},
+    {"keyframes", REEL_F_NODE, OFF(keyframes), 0, 0, 0, NULL, 0, 0},
     {"output", REEL_F_SECTION, 0, 0, 0, 0, NULL, 0, 0},
     {"output.path", REEL_F_PATH, OFF(out_path), 0, 0, REEL_FF_NONEMPTY, NULL, 0, 0},
     {"output.video_codec", REEL_F_ENUM, OFF(vcodec), 0, 0, 0, vcodec_names, 0, 0},
@@ -1942,6 +1958,256 @@ static void sort_messages(struct reel_diag *d, int first, const char *file)
     }
 }
 
+
+/* ------------------------------------------------- frame conditioning */
+
+static void node_msg(struct spec_ctx *c, int code, const struct reel_ynode *n, const char *kp,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void node_msg(struct spec_ctx *c, int code, const struct reel_ynode *n, const char *kp,
+                     const char *fmt, ...)
+{
+    char where[512], msg[1024];
+    reel_ynode_where(n, c->spec->file, kp, where, sizeof where);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reel_diag_add(c->diag, REEL_DIAG_ERROR, code, "%s%s", where, msg);
+}
+
+/* One entry before frame resolution: the frame as written and where. */
+struct cond_entry {
+    long long frame;
+    char *image;
+    char where[256];       /* of the frame: "file:line:col: key" (no trailing ": ") */
+    char where_image[256]; /* of the image path */
+    char key[64];
+};
+
+static void where_trim(char *buf)
+{
+    size_t len = strlen(buf);
+    if (len >= 2 && !strcmp(buf + len - 2, ": "))
+        buf[len - 2] = 0;
+}
+
+static int cond_push(struct spec_ctx *c, struct cond_entry **list, int *n, long long frame,
+                     char *image, const char *where, const char *where_image, const char *key)
+{
+    struct cond_entry *l = realloc(*list, sizeof *l * (size_t)(*n + 1));
+    if (!l) {
+        free(image);
+        c->diag->oom = 1;
+        return -1;
+    }
+    *list = l;
+    l[*n].frame = frame;
+    l[*n].image = image;
+    snprintf(l[*n].where, sizeof l[*n].where, "%s", where);
+    where_trim(l[*n].where);
+    snprintf(l[*n].where_image, sizeof l[*n].where_image, "%s", where_image);
+    where_trim(l[*n].where_image);
+    snprintf(l[*n].key, sizeof l[*n].key, "%s", key);
+    (*n)++;
+    return 0;
+}
+
+/* keyframes: a list of {frame: N, image: PATH}. */
+static void parse_keyframes(struct spec_ctx *c, const struct reel_ynode *seq,
+                            struct cond_entry **list, int *n)
+{
+    char what[128];
+    if (seq->kind != REEL_Y_SEQ) {
+        describe(seq, what, sizeof what);
+        node_msg(c, REEL_E_SPEC, seq, "keyframes",
+                 "must be a list of {frame: N, image: PATH}, got %s", what);
+        return;
+    }
+    for (size_t i = 0; i < seq->count; i++) {
+        const struct reel_ynode *e = seq->items[i];
+        char kp[64];
+        snprintf(kp, sizeof kp, "keyframes[%zu]", i);
+        if (e->kind != REEL_Y_MAP) {
+            describe(e, what, sizeof what);
+            node_msg(c, REEL_E_SPEC, e, kp, "must be a map {frame: N, image: PATH}, got %s", what);
+            continue;
+        }
+        const struct reel_ynode *fr = NULL, *im = NULL;
+        int bad = 0;
+        for (size_t k = 0; k < e->count; k++) {
+            const struct reel_ynode *key = e->keys[k];
+            char ekp[96];
+            const char *name = is_scalar(key) ? key->value : "?";
+            snprintf(ekp, sizeof ekp, "%s.%.20s", kp, name);
+            const struct reel_ynode **slot = !strcmp(name, "frame")   ? &fr
+                                             : !strcmp(name, "image") ? &im
+                                                                      : NULL;
+            if (!is_scalar(key) || !slot) {
+                node_msg(c, REEL_E_SPEC, key, ekp, "unknown key (a keyframe has frame and image)");
+                bad = 1;
+            } else if (*slot) {
+                node_msg(c, REEL_E_SPEC, key, ekp, "duplicate key (first at line %d)",
+                         (*slot)->line);
+                bad = 1;
+            } else {
+                *slot = e->items[k];
+            }
+        }
+        if (!fr || !im) {
+            node_msg(c, REEL_E_SPEC, e, kp, "missing %s (a keyframe is {frame: N, image: PATH})",
+                     !fr ? "frame" : "image");
+            bad = 1;
+        }
+        long long frame = 0;
+        char ekp[96];
+        snprintf(ekp, sizeof ekp, "%s.frame", kp);
+        if (fr && (!is_scalar(fr) || !fr->plain || !scalar_int(fr, &frame))) {
+            describe(fr, what, sizeof what);
+            node_msg(c, REEL_E_SPEC, fr, ekp, "must be an integer (negative counts from the end), "
+                     "got %s", what);
+            bad = 1;
+        }
+        snprintf(ekp, sizeof ekp, "%s.image", kp);
+        char *path = NULL;
+        if (im && (!is_scalar(im) || scalar_is_null(im) || !im->value[0])) {
+            describe(im, what, sizeof what);
+            node_msg(c, REEL_E_SPEC, im, ekp, "must be an image path, got %s", what);
+            bad = 1;
+        } else if (im) {
+            char why[256];
+            path = reel_path_resolve(im->value, im->origin ? NULL : c->spec->dir, why, sizeof why);
+            if (!path) {
+                node_msg(c, REEL_E_SPEC, im, ekp, "%s", why);
+                bad = 1;
+            }
+        }
+        if (bad) {
+            free(path);
+            continue;
+        }
+        char where[256], where_image[256];
+        snprintf(ekp, sizeof ekp, "%s.frame", kp);
+        reel_ynode_where(fr, c->spec->file, ekp, where, sizeof where);
+        snprintf(ekp, sizeof ekp, "%s.image", kp);
+        reel_ynode_where(im, c->spec->file, ekp, where_image, sizeof where_image);
+        if (cond_push(c, list, n, frame, path, where, where_image, kp))
+            return;
+    }
+}
+
+static int keyframe_cmp(const void *a, const void *b)
+{
+    const struct reel_spec_keyframe *x = a, *y = b;
+    return (x->frame > y->frame) - (x->frame < y->frame);
+}
+
+/* image / last_image / keyframes -> s->keyframes: frames resolved against
+ * the (snapped) clip length, checked for range and duplicates, sorted, each
+ * file hashed (the hash goes into the canonical spec, so a changed image is
+ * another job) and decoded once at the clip size to catch a bad file before
+ * the render starts. */
+static void resolve_cond(struct spec_ctx *c)
+{
+    struct reel_spec *s = c->spec;
+    const struct reel_model_config *m = &s->model_config;
+    static const char *const keys[] = {"image", "last_image", "keyframes"};
+    if (!c->have_model)
+        return;
+    if (!m->dit.frame_cond) {
+        for (int i = 0; i < 3; i++)
+            if (given(c, keys[i]))
+                spec_msg(c, REEL_DIAG_ERROR, keys[i],
+                         "%s has no frame conditioning (dit.frame_cond in its config): image, "
+                         "last_image and keyframes need a model that has it",
+                         m->name);
+        return;
+    }
+    struct cond_entry *list = NULL;
+    int n = 0;
+    char where[512];
+    const int F = s->frames;
+    if (given(c, "image")) {
+        where_key(s, c->loc, "image", where, sizeof where);
+        char *p = strdup(c->raw.image);
+        if (!p || cond_push(c, &list, &n, 0, p, where, where, "image")) {
+            if (!p)
+                c->diag->oom = 1;
+            goto done;
+        }
+    }
+    if (given(c, "last_image")) {
+        where_key(s, c->loc, "last_image", where, sizeof where);
+        char *p = strdup(c->raw.last_image);
+        if (!p || cond_push(c, &list, &n, -1, p, where, where, "last_image")) {
+            if (!p)
+                c->diag->oom = 1;
+            goto done;
+        }
+    }
+    if (given(c, "keyframes"))
+        parse_keyframes(c, c->raw.keyframes, &list, &n);
+    if (F < 1)
+        goto done;
+
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        struct cond_entry *e = &list[i];
+        if (e->frame < -(long long)F || e->frame >= F) {
+            reel_diag_add(c->diag, REEL_DIAG_ERROR, REEL_E_SPEC,
+                          "%s: frame %lld is outside the clip's %d frames (0 .. %d, or -%d .. -1 "
+                          "from the end)",
+                          e->where, e->frame, F, F - 1, F);
+            bad = 1;
+            e->frame = LLONG_MIN;
+            continue;
+        }
+        if (e->frame < 0)
+            e->frame += F;
+        for (int j = 0; j < i; j++) {
+            if (list[j].frame == e->frame) {
+                reel_diag_add(c->diag, REEL_DIAG_ERROR, REEL_E_SPEC,
+                              "%s: frame %lld already has an image (%s); one image per frame",
+                              e->where, e->frame, list[j].key);
+                bad = 1;
+                break;
+            }
+        }
+    }
+    if (bad || n == 0)
+        goto done;
+    s->keyframes = calloc((size_t)n, sizeof *s->keyframes);
+    float *pix = malloc(sizeof(float) * 3 * (size_t)s->width * (size_t)s->height);
+    if (!s->keyframes || !pix) {
+        free(pix);
+        c->diag->oom = 1;
+        goto done;
+    }
+    s->n_keyframes = n;
+    for (int i = 0; i < n; i++) {
+        struct reel_spec_keyframe *k = &s->keyframes[i];
+        k->frame = (int)list[i].frame;
+        k->image = list[i].image;
+        list[i].image = NULL;
+        snprintf(k->where, sizeof k->where, "%s", list[i].where_image);
+        struct reel_err err = {0};
+        if (reel_sha256_file(k->image, k->sha256, &err) != REEL_OK) {
+            reel_diag_add(c->diag, REEL_DIAG_ERROR, REEL_E_MEDIA, "%s: %s", k->where, err.msg);
+            continue;
+        }
+        if (reel_image_read(k->image, s->width, s->height, pix, &err) != REEL_OK)
+            reel_diag_add(c->diag, REEL_DIAG_ERROR, REEL_E_MEDIA, "%s: %s", k->where, err.msg);
+    }
+    free(pix);
+    qsort(s->keyframes, (size_t)n, sizeof *s->keyframes, keyframe_cmp);
+done:
+    for (int i = 0; i < n; i++)
+        free(list[i].image);
+    free(list);
+}
+
+/* ---------------------------------------------------------- the load */
+
 void reel_spec_free(struct reel_spec *s)
 {
     if (!s)
@@ -1958,6 +2224,9 @@ void reel_spec_free(struct reel_spec *s)
     free(s->output.image_sequence.path);
     free(s->output.wav.path);
     free(s->output.contact_sheet.path);
+    for (int i = 0; i < s->n_keyframes; i++)
+        free(s->keyframes[i].image);
+    free(s->keyframes);
     free(s->loc);
     memset(s, 0, sizeof *s);
 }
@@ -1967,8 +2236,8 @@ int reel_spec_load(const char *path, const struct reel_spec_overrides *ov, struc
 {
     memset(out, 0, sizeof *out);
     struct reel_diag_counts {
-        int errors, spec_errors, oom;
-    } before = {diag->errors, diag->spec_errors, diag->oom};
+        int errors, spec_errors, media_errors, oom;
+    } before = {diag->errors, diag->spec_errors, diag->media_errors, diag->oom};
     int first_item = diag->count;
     struct spec_ctx c = {.spec = out, .diag = diag};
     struct reel_ydoc doc = {0};
@@ -2015,6 +2284,7 @@ int reel_spec_load(const char *path, const struct reel_spec_overrides *ov, struc
                  "unsupported spec version %d (this reel reads version 1)", c.raw.version);
     resolve_model(&c, ov ? ov->configs_dir : NULL);
     resolve_video(&c);
+    resolve_cond(&c);
     resolve_output(&c, ov ? ov->output_path : NULL);
 
 done:
@@ -2023,6 +2293,7 @@ done:
     reel_ydoc_free(&doc);
     struct reel_diag delta = {.errors = diag->errors - before.errors,
                               .spec_errors = diag->spec_errors - before.spec_errors,
+                              .media_errors = diag->media_errors - before.media_errors,
                               .oom = diag->oom && !before.oom};
     int rc = reel_diag_status(&delta);
     if (rc != REEL_OK)
@@ -2129,6 +2400,15 @@ char *reel_spec_canonical(const struct reel_spec *s)
                   s->sampler.audio_guidance, s->sampler.slg_layer);
         sb_quoted(&b, s->audio_negative_prompt);
         sb_printf(&b, "\n");
+    }
+    /* only for frame_cond models, so other models' canonical text is unchanged */
+    if (s->model_config.dit.frame_cond) {
+        sb_printf(&b, "keyframes:%s\n", s->n_keyframes ? "" : " []");
+        for (int i = 0; i < s->n_keyframes; i++) {
+            sb_printf(&b, "  - frame: %d\n    image: ", s->keyframes[i].frame);
+            sb_quoted(&b, s->keyframes[i].image);
+            sb_printf(&b, "\n    sha256: \"%s\"\n", s->keyframes[i].sha256);
+        }
     }
     sb_printf(&b, "output:\n  path: ");
     sb_quoted(&b, o->path);

@@ -35,6 +35,7 @@ struct reel_diag {
     int count, cap;
     int errors, warnings; /* totals, including messages dropped past REEL_DIAG_MAX */
     int spec_errors;      /* errors with code REEL_E_SPEC */
+    int media_errors;     /* errors with code REEL_E_MEDIA (an input file of the spec) */
     int oom;              /* an allocation failed somewhere */
 };
 
@@ -45,7 +46,9 @@ void reel_diag_free(struct reel_diag *d);
  * were dropped past REEL_DIAG_MAX (pipeline/validate_cmd.c). */
 void reel_diag_print(const struct reel_diag *d, const char *file);
 /* REEL_OK without errors; else REEL_E_SPEC if any spec error, REEL_E_MODEL if
- * only model-config errors, REEL_E_OTHER after an allocation failure. */
+ * model-config errors (and no spec error), REEL_E_MEDIA if only input-file
+ * errors (an image the spec names is missing or undecodable), REEL_E_OTHER
+ * after an allocation failure. */
 int reel_diag_status(const struct reel_diag *d);
 
 /* --------------------------------------------------------------- the spec */
@@ -90,6 +93,16 @@ struct reel_spec_output {
 
 struct reel_spec_loc; /* where each key came from (private) */
 
+/* One conditioning image of a frame_cond model (image, last_image,
+ * keyframes), resolved: the spec's list is sorted by frame. */
+struct reel_spec_keyframe {
+    int frame;                      /* video frame, 0 .. frames-1 (negatives resolved) */
+    char *image;                    /* absolute path */
+    char sha256[65];                /* of the file's bytes, hex */
+    char where[256];                /* "file:line:col: keyframes[1].image" (the path's
+                                       place) for messages */
+};
+
 struct reel_spec {
     char *file;                     /* the spec path as given (for messages) */
     char *path;                     /* absolute */
@@ -115,6 +128,11 @@ struct reel_spec {
         int slg_layer;              /* block skipped on the unconditional pass; <= 0 off */
     } sampler;
     struct reel_spec_output output;
+    /* Frame conditioning (models with dit.frame_cond): image (frame 0),
+     * last_image (frame -1) and keyframes merged, sorted by frame, no two
+     * on one frame. Empty for other models (giving any is an error). */
+    struct reel_spec_keyframe *keyframes;
+    int n_keyframes;
     struct reel_spec_loc *loc;
 };
 
@@ -210,6 +228,8 @@ enum reel_field_kind {
     REEL_F_INTS,    /* int[count] (or up to count with REEL_FF_VARLEN) */
     REEL_F_NUMS,    /* double[count] */
     REEL_F_BOOLS,   /* int[count] */
+    REEL_F_NODE,    /* const struct reel_ynode *: any value, kept for the caller to walk
+                       (valid while the document lives) */
 };
 
 #define REEL_FF_REQUIRED 1     /* an error when absent (and its section is present) */

@@ -188,19 +188,16 @@ class Tower:
         return u.reshape(c, f * pt, gh * ph, gw * pw)
 
 
-def fusion_forward(W, cfg, T, dtype):
-    """W: state dict (weights.* stripped); T: the in.* tensors. Returns mid./out. dict."""
-    W = {k: v.to(dtype) for k, v in W.items()}
+def fusion_run(W, cfg, vid, t, vid_ctx, vid_seq_len, audio, audio_ctx, audio_seq_len, slg=0,
+               dtype=torch.float32, rv=None, ra=None):
+    """The FusionModel forward on torch tensors (differentiable: training uses
+    it too) -> (video [C, F, H, W], audio [L, C])."""
     vt = Tower(W, "video_model.", cfg["video"], "vid")
     at = Tower(W, "audio_model.", cfg["audio"], "audio")
-    rv, ra = {}, {}
-    t = torch.from_numpy(np.array(T["in.t"]))
-    vt.embed(torch.from_numpy(np.array(T["in.vid"])), t,
-             torch.from_numpy(np.array(T["in.vid_context"])), int(T["in.vid_seq_len"][0]), rv, dtype)
-    at.embed(torch.from_numpy(np.array(T["in.audio"])), t,
-             torch.from_numpy(np.array(T["in.audio_context"])), int(T["in.audio_seq_len"][0]), ra,
-             dtype)
-    slg = int(T["in.slg_layer"][0]) if "in.slg_layer" in T else 0
+    rv = {} if rv is None else rv
+    ra = {} if ra is None else ra
+    vt.embed(vid, t, vid_ctx, vid_seq_len, rv, dtype)
+    at.embed(audio, t, audio_ctx, audio_seq_len, ra, dtype)
     for i in range(cfg["video"]["num_layers"]):
         if slg > 0 and i == slg:
             continue
@@ -209,9 +206,21 @@ def fusion_forward(W, cfg, T, dtype):
         a_sa = at.h
         at.cross_ffn(i, vt.h, vt, ra)
         vt.cross_ffn(i, a_sa, at, rv)
+    return vt.head(rv), at.head(ra)
+
+
+def fusion_forward(W, cfg, T, dtype):
+    """W: state dict (weights.* stripped); T: the in.* tensors. Returns mid./out. dict."""
+    W = {k: v.to(dtype) for k, v in W.items()}
+    rv, ra = {}, {}
+    t = torch.from_numpy(np.array(T["in.t"]))
+    slg = int(T["in.slg_layer"][0]) if "in.slg_layer" in T else 0
     res = {}
-    res["out.vid"] = vt.head(rv)
-    res["out.audio"] = at.head(ra)
+    res["out.vid"], res["out.audio"] = fusion_run(
+        W, cfg, torch.from_numpy(np.array(T["in.vid"])), t,
+        torch.from_numpy(np.array(T["in.vid_context"])), int(T["in.vid_seq_len"][0]),
+        torch.from_numpy(np.array(T["in.audio"])), torch.from_numpy(np.array(T["in.audio_context"])),
+        int(T["in.audio_seq_len"][0]), slg, dtype, rv, ra)
     for pre, r in (("mid.vid.", rv), ("mid.audio.", ra)):
         for k, v in r.items():
             res[pre + k] = v

@@ -5,7 +5,12 @@
  * guidance), a guidance scale per tower, and one sampler per tower - the
  * loop of Ovi's OviFusionEngine.generate. After every step both latents and
  * both samplers' states go to denoise.safetensors (atomically), so a killed
- * render resumes at the next step with the same bytes. */
+ * render resumes at the next step with the same bytes.
+ *
+ * A model with frame conditioning (dit.frame_cond) gets the video tower's
+ * input as the channel concat [x_t | mask | cond latent] of cond.safetensors
+ * (stage `cond`) on every pass, conditional and unconditional alike; the
+ * audio tower is unchanged. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -99,6 +104,39 @@ static int text_tensor(const struct reel_st_file *f, const char *name, int64_t c
     return REEL_OK;
 }
 
+/* The frame conditioning of cond.safetensors into vin's channels
+ * [out_dim, in_dim): mask (4 channels) then the condition latent. vin:
+ * [in_dim, F, H, W]; n_cell = F * H * W. */
+static int load_cond(struct reel_job *job, const struct reel_wan_dit_config *vc, int64_t n_cell,
+                     const int64_t *vshape, float *vin, struct reel_err *err)
+{
+    char path[4096];
+    reel_workdir_path(job->wd, "cond.safetensors", path, sizeof path);
+    struct reel_st_file *f = NULL;
+    int rc = reel_st_open(path, &f, err);
+    if (rc)
+        return rc;
+    const struct reel_tensor *tm = reel_st_find(f, "mask");
+    const struct reel_tensor *tl = reel_st_find(f, "latent");
+    int64_t mc = vc->in_dim - 2 * (int64_t)vc->out_dim;
+    int ok = tm && tl && tm->dtype == REEL_F32 && tl->dtype == REEL_F32 && tm->ndim == 4 &&
+             tl->ndim == 4 && tm->shape[0] == mc && tl->shape[0] == vc->out_dim;
+    for (int d = 1; ok && d < 4; d++)
+        ok = tm->shape[d] == vshape[d] && tl->shape[d] == vshape[d];
+    if (!ok) {
+        rc = reel_errf(err, REEL_E_MEDIA,
+                       "%s: mask [%lld, F, H, W] / latent [%d, F, H, W] missing or not of this "
+                       "job's shape",
+                       path, (long long)mc, vc->out_dim);
+    } else {
+        reel_tensor_to_f32(tm, 0, mc * n_cell, vin + vc->out_dim * n_cell);
+        reel_tensor_to_f32(tl, 0, (int64_t)vc->out_dim * n_cell,
+                           vin + (vc->out_dim + mc) * n_cell);
+    }
+    reel_st_close(f);
+    return rc;
+}
+
 /* out = uncond + g * (cond - uncond), in place over cond; g == 1 keeps cond. */
 static void guide(float *cond, const float *uncond, int64_t n, double g)
 {
@@ -132,6 +170,9 @@ int reel_stage_denoise_av(struct reel_job *job, struct reel_err *err)
     struct reel_ovi_fusion *model = NULL;
     float *ctx = NULL, *ctx_nv = NULL, *ctx_na = NULL;
     float *vid = NULL, *aud = NULL, *vpos = NULL, *apos = NULL, *vneg = NULL, *aneg = NULL;
+    float *vin = NULL; /* frame_cond: [x_t | mask | cond latent] */
+    const int frame_cond = m->dit.frame_cond;
+    const int64_t n_cell = c.vshape[1] * c.vshape[2] * c.vshape[3];
     int64_t len = 0, len_nv = 0, len_na = 0;
     char path[4096];
     struct reel_ovi_config oc;
@@ -165,9 +206,13 @@ int reel_stage_denoise_av(struct reel_job *job, struct reel_err *err)
             vneg = malloc(sizeof(float) * (size_t)nv);
             aneg = malloc(sizeof(float) * (size_t)na);
         }
-        if (!vid || !vpos || !aud || !apos || (guided && (!vneg || !aneg)))
+        if (frame_cond)
+            vin = malloc(sizeof(float) * (size_t)(vc->in_dim * n_cell));
+        if (!vid || !vpos || !aud || !apos || (guided && (!vneg || !aneg)) || (frame_cond && !vin))
             rc = reel_errf(err, REEL_E_OTHER, "out of memory for the latents");
     }
+    if (!rc && frame_cond)
+        rc = load_cond(job, vc, n_cell, c.vshape, vin, err);
     if (rc)
         goto done;
 
@@ -187,8 +232,10 @@ int reel_stage_denoise_av(struct reel_job *job, struct reel_err *err)
     int64_t vtokens = c.vshape[1] * (c.vshape[2] / vc->patch[1]) * (c.vshape[3] / vc->patch[2]);
     for (int step = start; step < s->sampler.steps; step++) {
         float t = (float)ts[step];
+        if (frame_cond)
+            memcpy(vin, vid, sizeof(float) * (size_t)nv);
         struct reel_ovi_input in = {
-            .vid = vid, .frames = c.vshape[1], .height = c.vshape[2], .width = c.vshape[3],
+            .vid = frame_cond ? vin : vid, .frames = c.vshape[1], .height = c.vshape[2], .width = c.vshape[3],
             .audio = aud, .audio_len = c.ashape[0],
             .vid_t = &t, .audio_t = &t,
             .vid_context = ctx, .audio_context = ctx,
@@ -226,6 +273,7 @@ done:
     free(ctx_nv);
     free(ctx_na);
     free(vid);
+    free(vin);
     free(aud);
     free(vpos);
     free(apos);

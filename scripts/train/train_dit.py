@@ -156,21 +156,11 @@ def text_encode(P, tcfg, ids):
 
 def fusion(P, tc, vid_in, aud_in, t, ctx):
     """One sample: vid_in [Cin, F, H, W], aud_in [L, Ca], t scalar tensor, ctx [L, text_dim]
-    -> (video [Cout, F, H, W], audio [L, Ca]). The order of make_golden_ovi.fusion_forward."""
-    vt = mo.Tower(P, "video_model.", tc["video"], "vid")
-    at = mo.Tower(P, "audio_model.", tc["audio"], "audio")
+    -> (video [Cout, F, H, W], audio [L, Ca]): make_golden_ovi.fusion_run, the forward
+    that --verify proves against the official golden files."""
     pt, ph, pw = tc["video"]["patch_size"]
     nv = (vid_in.shape[1] // pt) * (vid_in.shape[2] // ph) * (vid_in.shape[3] // pw)
-    rv, ra = {}, {}
-    vt.embed(vid_in, t, ctx, nv, rv, torch.float32)
-    at.embed(aud_in, t, ctx, aud_in.shape[0], ra, torch.float32)
-    for i in range(tc["video"]["num_layers"]):
-        at.self_attn(i, ra)
-        vt.self_attn(i, rv)
-        a_sa = at.h
-        at.cross_ffn(i, vt.h, vt, ra)
-        vt.cross_ffn(i, a_sa, at, rv)
-    return vt.head(rv), at.head(ra)
+    return mo.fusion_run(P, tc, vid_in, t, ctx, nv, aud_in, ctx, aud_in.shape[0])
 
 
 def frame_mask_channels(m):
