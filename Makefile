@@ -70,8 +70,9 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libreel.a $(wildcard tests/*.h)
 # Remove this block when the trained weights ship (`trained: true` configs
 # are refused by init-weights).
 DEFAULT_MODEL_DIR = configs/reel-default
-DEFAULT_MODEL_WEIGHTS = $(DEFAULT_MODEL_DIR)/dit.safetensors $(DEFAULT_MODEL_DIR)/vae.safetensors \
-  $(DEFAULT_MODEL_DIR)/text_encoder.safetensors
+DEFAULT_MODEL_WEIGHTS = $(DEFAULT_MODEL_DIR)/fusion.safetensors $(DEFAULT_MODEL_DIR)/vae.safetensors \
+  $(DEFAULT_MODEL_DIR)/text_encoder.safetensors $(DEFAULT_MODEL_DIR)/audio_vae.safetensors \
+  $(DEFAULT_MODEL_DIR)/vocoder.safetensors
 DEFAULT_SPM_FLAGS = --model_type=unigram --vocab_size=512 --byte_fallback=true \
   --character_coverage=1.0 --hard_vocab_limit=false --num_threads=1 --input_sentence_size=0 \
   --shuffle_input_sentence=false --random_seed=1 --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 \
@@ -92,6 +93,41 @@ clean: clean-default-model
 clean-default-model:
 	rm -f $(DEFAULT_MODEL_WEIGHTS) $(DEFAULT_MODEL_DIR)/tokenizer.model $(DEFAULT_MODEL_DIR)/tokenizer.vocab
 # --- end default model ---
+
+# --- training the default model (scripts/train/README.md) ---
+# About 8 hours of a 2-core CPU in all, in stages, each resumable: run it
+# again after a stop and every stage continues from its last checkpoint (a
+# finished stage only re-exports). State lives in TRAIN_DIR, outside the
+# checkout, so a fresh clone of the work tree does not lose it.
+TRAIN_DIR ?= /var/tmp/reel-train
+TRAIN_THREADS ?= 2
+PY = /usr/bin/python3
+.PHONY: train-default
+train-default: deps
+	$(MAKE) all
+	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 8000 --lr 4e-4 \
+	  --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae \
+	  --audio $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS)
+	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/export_default.py --train $(TRAIN_DIR)
+
+# --- evaluation (issue 6) ---
+# Renders held-out prompts with the default model through reel, reads the MP4s
+# back and scores colour / shape adherence, motion coherence and audio-video
+# sync (scripts/eval_default.py, metrics in scripts/eval_metrics.py). Ends with
+#   eval: colour_acc=X shape_acc=X coherent=X sync_1f=X n=N render_s_per_clip=X
+#   make eval-default [PROMPTS=FILE] [EVAL_OUT=DIR] [EVAL_ARGS="--n 8 --steps 10"]
+# PROMPTS: one caption a line (default: the 50 held-out prompts); EVAL_OUT keeps
+# the clips and eval.json (per-clip details).
+PROMPTS ?= tests/eval/heldout_prompts.txt
+EVAL_OUT ?=
+EVAL_ARGS ?=
+.PHONY: eval-default
+eval-default: all
+	/usr/bin/python3 scripts/eval_default.py --reel $(BUILD)/reel --prompts $(PROMPTS) \
+	  $(if $(EVAL_OUT),--out $(EVAL_OUT)) $(EVAL_ARGS)
 
 # Installs missing Debian packages (needs root; a no-op when all are present).
 deps:
