@@ -938,28 +938,35 @@ def verify(directory, names=None):
 # ----------------------------------------------------------------------------
 # --out: alternate configurations
 # ----------------------------------------------------------------------------
+def init_values(rng, shape, init):
+    """float64 [numel] drawn as WanModel initialises a parameter of this kind
+    (xavier over the flattened [out, in * kernel] matrix, as Wan's init_weights)."""
+    n = int(np.prod(shape))
+    if init == "zeros":
+        return np.zeros(n)
+    if init == "ones":
+        return np.ones(n)
+    if init == "normal02":
+        return rng.standard_normal(n) * 0.02
+    if init == "modulation":
+        return rng.standard_normal(n) / math.sqrt(shape[-1])
+    if init == "xavier":
+        fout, fin = shape[0], n // shape[0]
+        b = math.sqrt(6.0 / (fin + fout))
+        return rng.uniform(-b, b, n)
+    if isinstance(init, tuple) and init[0] == "uniform":
+        return rng.uniform(-init[1], init[1], n)
+    if isinstance(init, tuple) and init[0] == "normal":
+        return rng.standard_normal(n) * init[1]
+    raise ValueError(init)
+
+
 def make_weights(specs, seed):
     rng = np.random.default_rng(seed)
     items = []
     for name, shape, init in specs:
-        n = int(np.prod(shape))
-        if init == "zeros":
-            w = np.zeros(n)
-        elif init == "ones":
-            w = np.ones(n)
-        elif init == "normal02":
-            w = rng.standard_normal(n) * 0.02
-        elif init == "modulation":
-            w = rng.standard_normal(n) / math.sqrt(shape[-1])
-        elif init == "xavier":
-            fout, fin = shape[0], n // shape[0]
-            b = math.sqrt(6.0 / (fin + fout))
-            w = rng.uniform(-b, b, n)
-        elif isinstance(init, tuple) and init[0] == "uniform":
-            w = rng.uniform(-init[1], init[1], n)
-        else:
-            raise ValueError(init)
-        w = w + rng.standard_normal(n) * 0.02      # make zero/one inits non-trivial
+        w = init_values(rng, shape, init)
+        w = w + rng.standard_normal(w.size) * 0.02      # make zero/one inits non-trivial
         items.append(("weights." + name, w.reshape(shape).astype(np.float32)))
     return items
 

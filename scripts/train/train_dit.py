@@ -120,28 +120,7 @@ def init_params(mc, seed):
     specs += [("text." + n, s, i) for n, s, i in umt5_param_specs(umt5_cfg(mc))]
     P = OrderedDict()
     for name, shape, init in specs:
-        n = int(np.prod(shape))
-        if init == "zeros":
-            w = np.zeros(n)
-        elif init == "ones":
-            w = np.ones(n)
-        elif init == "normal02":
-            w = rng.standard_normal(n) * 0.02
-        elif init == "modulation":
-            w = rng.standard_normal(n) / math.sqrt(shape[-1])
-        elif init == "xavier":
-            fout, fin = shape[0], n // shape[0]
-            if len(shape) > 2:   # conv: fan over the receptive field as torch's xavier
-                rf = int(np.prod(shape[2:]))
-                fout, fin = shape[0] * rf, shape[1] * rf
-            b = math.sqrt(6.0 / (fin + fout))
-            w = rng.uniform(-b, b, n)
-        elif init[0] == "uniform":
-            w = rng.uniform(-init[1], init[1], n)
-        elif init[0] == "normal":
-            w = rng.standard_normal(n) * init[1]
-        else:
-            raise ValueError(init)
+        w = mg.init_values(rng, shape, init)
         P[name] = torch.tensor(w.reshape(shape), dtype=torch.float32, requires_grad=True)
     return P
 
