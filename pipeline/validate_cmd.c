@@ -271,7 +271,42 @@ int reel_info_main(int argc, char **argv)
            m.text_encoder.num_heads, m.text_encoder.dim_ffn, m.text_encoder.vocab,
            m.text_encoder.text_len);
     printf("                %d tensors, %s parameters\n", p.text_tensors, with_commas(p.text, c, sizeof c));
-    printf("  total         %s parameters\n", with_commas(p.dit + p.vae + p.text, a, sizeof a));
+    if (m.audio.enabled) {
+        const struct reel_ovi_audio_config *at = &m.audio.tower;
+        const struct reel_mmaudio_vae_config *av = &m.audio.vae.cfg;
+        const struct reel_bigvgan_config *bv = &m.audio.vocoder.cfg;
+        /* the fusion checkpoint's counts above cover both towers */
+        printf("  audio tower   WanModel t2a: dim %d, ffn %d, %d heads, %d layers, in/out %d/%d,\n"
+               "                rope scale %g (fused block by block with the DiT; counted above)\n",
+               at->dim, at->ffn_dim, at->num_heads, at->num_layers, at->in_dim, at->out_dim,
+               at->rope_scale);
+        char cm[64] = "", ups[64] = "";
+        size_t u1 = 0, u2 = 0;
+        for (int i = 0; i < av->n_mult; i++) {
+            int k = snprintf(cm + u1, sizeof cm - u1, "%s%d", i ? "," : "", av->ch_mult[i]);
+            if (k > 0 && (size_t)k < sizeof cm - u1)
+                u1 += (size_t)k;
+        }
+        for (int i = 0; i < bv->n_ups; i++) {
+            int k = snprintf(ups + u2, sizeof ups - u2, "%s%d", i ? "x" : "", bv->upsample_rates[i]);
+            if (k > 0 && (size_t)k < sizeof ups - u2)
+                u2 += (size_t)k;
+        }
+        printf("  audio VAE     MMAudio mel VAE: %d mels, latent %d, hidden %d, ch_mult [%s],\n"
+               "                %d mel frames a latent%s\n",
+               av->data_dim, av->embed_dim, av->hidden_dim, cm, m.audio.mel_per_latent,
+               av->encoder ? ", with encoder" : "");
+        printf("                %d tensors, %s parameters\n", p.audio_vae_tensors,
+               with_commas(p.audio_vae, a, sizeof a));
+        printf("  vocoder       BigVGAN: %d mels, %d channels, upsample %s (hop %d),\n"
+               "                %d Hz, %.4g audio latents a second\n",
+               bv->num_mels, bv->upsample_initial_channel, ups, m.audio.hop, m.audio.sample_rate,
+               m.audio.latents_per_second);
+        printf("                %d tensors, %s parameters\n", p.vocoder_tensors,
+               with_commas(p.vocoder, a, sizeof a));
+    }
+    printf("  total         %s parameters\n",
+           with_commas(p.dit + p.vae + p.text + p.audio_vae + p.vocoder, a, sizeof a));
     printf("  sizes         multiples of %dx%d; frames 1 + %dk, at most %d\n", m.size_multiple_w,
            m.size_multiple_h, m.frame_step, m.max_frames);
     printf("  defaults      %dx%d, %d frames at %g fps (%.3g s), %s, %d steps, shift %g, guidance %g\n",
@@ -282,6 +317,10 @@ int reel_info_main(int argc, char **argv)
     describe_weights("dit", m.dit.weights, p.dit_tensors);
     describe_weights("vae", m.vae.weights, p.vae_tensors);
     describe_weights("text_encoder", m.text_encoder.weights, p.text_tensors);
+    if (m.audio.enabled) {
+        describe_weights("audio_vae", m.audio.vae.weights, p.audio_vae_tensors);
+        describe_weights("vocoder", m.audio.vocoder.weights, p.vocoder_tensors);
+    }
     printf("    %-13s %s\n                  %s\n", "tokenizer", m.text_encoder.tokenizer,
            path_exists(m.text_encoder.tokenizer) ? "present" : "missing");
     reel_model_config_free(&m);
