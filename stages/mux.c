@@ -21,6 +21,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/cpu.h>
 #include <libavutil/audio_fifo.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/log.h>
@@ -223,6 +224,13 @@ static int open_video_stream(struct reel_mux *m, enum container c, struct reel_e
         if (o->video_codec == REEL_VIDEO_HEVC)
             /* No thread pool, one frame thread: deterministic; x265 logs on its own. */
             av_dict_set(&opts, "x265-params", "log-level=none:pools=none:frame-threads=1", 0);
+        /* x264 (Debian 12's r3095) reads uninitialised memory in its AVX-512
+         * code: the same frames encode to different bytes depending on what
+         * the heap held (MALLOC_PERTURB_ shows it, with the ffmpeg CLI too),
+         * so a resumed render could differ from an uninterrupted one. On
+         * AVX-512 machines cap x264 at AVX2 (every AVX-512 CPU has these). */
+        if (o->video_codec == REEL_VIDEO_H264 && (av_get_cpu_flags() & AV_CPU_FLAG_AVX512))
+            av_dict_set(&opts, "x264-params", "asm=avx2,fma3,bmi2", 0);
     }
     int ret = avcodec_open2(cc, codec, &opts);
     int unknown = av_dict_count(opts);
