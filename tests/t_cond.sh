@@ -13,7 +13,7 @@ REEL="$BUILD/reel"
 CHECK="$BUILD/tests/test_cond"
 CFG=$(pwd)/tests/configs/tiny-ovi-cond.yaml
 tmp=$(mktemp -d)
-[ -n "$KEEP" ] || trap 'rm -rf "$tmp"' EXIT; echo "tmp $tmp"
+[ -n "$KEEP" ] || trap 'rm -rf "$tmp"' EXIT
 
 export REEL_TINY_OVI_COND_WEIGHTS="$tmp/w"
 mkdir -p "$tmp/w" "$tmp/img"

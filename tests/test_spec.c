@@ -5,6 +5,8 @@
  *    relative paths, -o and --set, canonical text;
  *  - the shipped model configs load, and their DiT / VAE / text-encoder
  *    tensor tables match the real checkpoints' manifests (REEL_GOLDEN_DIR);
+ *    the default model (reel-default, joint audio-video) and the video-only
+ *    test model tests/configs/tiny-wan.yaml carry their defaults;
  *  - broken model configs; every example spec validates cleanly. */
 #include <dirent.h>
 #include <limits.h>
@@ -21,6 +23,7 @@
 
 static char tmpdir[256];
 static char configs_dir[4096];
+static char tiny_wan[4200]; /* tests/configs/tiny-wan.yaml: Wan2.1 t2v, no audio */
 
 static void write_file(const char *path, const char *text)
 {
@@ -215,8 +218,28 @@ static void test_bad_specs(void)
                  "must be a map, got a list");
     expect_error("wav not .wav", "version: 1\nprompt: hi\noutput:\n  wav:\n    path: a.mp3\n",
                  "5:11: output.wav.path: ", "must end in .wav");
-    expect_error("wav from a model without audio", "version: 1\nprompt: hi\noutput:\n  wav: true\n",
-                 "4:8: output.wav: ", "makes no audio; set output.silent_audio: true");
+    {
+        char yaml[4400];
+        snprintf(yaml, sizeof yaml, "version: 1\nprompt: hi\nmodel: %s\noutput:\n  wav: true\n",
+                 tiny_wan);
+        expect_error("wav from a model without audio", yaml, "5:8: output.wav: ",
+                     "tiny-wan makes no audio; set output.silent_audio: true");
+    }
+    {
+        /* the default model has audio: the same request is fine */
+        char path[512];
+        struct reel_spec s;
+        struct reel_diag d = {0};
+        int rc = load_spec("wav_default.yaml", "version: 1\nprompt: hi\noutput:\n  wav: true\n", NULL,
+                           0, NULL, &s, &d, path, sizeof path);
+        CHECK(rc == REEL_OK && d.errors == 0 && d.warnings == 0 && s.output.wav.enabled &&
+                  !s.output.silent_audio,
+              "wav from the default model (it has audio) is fine", "rc %d, %d errors", rc, d.errors);
+        if (rc != REEL_OK)
+            dump_diag(&d);
+        reel_spec_free(&s);
+        reel_diag_free(&d);
+    }
     expect_error("contact sheet columns 0",
                  "version: 1\nprompt: hi\noutput:\n  contact_sheet:\n    columns: 0\n",
                  "5:14: output.contact_sheet.columns: ", "must be between 1 and 64");
@@ -323,15 +346,17 @@ static void test_defaults(void)
     }
     snprintf(want, sizeof want, "%s/minimal.mp4", tmpdir);
     CHECK(!strcmp(s.model, "reel-default") && !strcmp(s.model_config.name, "reel-default") &&
-              !s.model_config.trained,
-          "default model is reel-default (untrained)", "%s", s.model);
-    CHECK(s.width == 256 && s.height == 160 && s.fps == 16 && s.fps_num == 16 && s.fps_den == 1 &&
-              s.frames == 17 && fabs(s.duration - 17.0 / 16) < 1e-12,
+              !s.model_config.trained && s.model_config.audio.enabled,
+          "default model is reel-default (untrained, with audio)", "%s", s.model);
+    CHECK(s.width == 128 && s.height == 128 && s.fps == 16 && s.fps_num == 16 && s.fps_den == 1 &&
+              s.frames == 49 && fabs(s.duration - 49.0 / 16) < 1e-12,
           "size, fps, frames from the model's defaults", "%dx%d %g fps %d frames", s.width, s.height,
           s.fps, s.frames);
     CHECK(s.sampler.solver == REEL_FLOW_UNIPC && s.sampler.steps == 20 && s.sampler.shift == 5.0 &&
-              s.sampler.guidance == 5.0 && s.seed == 0,
-          "sampler and seed defaults", "steps %d", s.sampler.steps);
+              s.sampler.guidance == 5.0 && s.sampler.audio_guidance == 3.0 &&
+              s.sampler.slg_layer == 0 && s.seed == 0,
+          "sampler and seed defaults", "steps %d audio_guidance %g slg %d", s.sampler.steps,
+          s.sampler.audio_guidance, s.sampler.slg_layer);
     CHECK(!strcmp(s.output.path, want) && s.output.container == REEL_CONTAINER_MP4 &&
               s.output.video_codec == REEL_VCODEC_H264 && s.output.crf == 18 &&
               s.output.audio_codec == REEL_ACODEC_AAC && s.output.audio_rate == 48000 &&
@@ -349,6 +374,33 @@ static void test_defaults(void)
     CHECK(!strcmp(reel_spec_where(&s, "fps", where, sizeof where), want) &&
               reel_spec_given(&s, "prompt") && !reel_spec_given(&s, "fps"),
           "where: a defaulted key", "%s", where);
+    reel_spec_free(&s);
+    reel_diag_free(&d);
+}
+
+/* The video-only path's defaults come from tests/configs/tiny-wan.yaml when
+ * the spec names it. */
+static void test_defaults_tiny_wan(void)
+{
+    char path[512], yaml[4400];
+    struct reel_spec s;
+    struct reel_diag d = {0};
+    snprintf(yaml, sizeof yaml, "version: 1\nprompt: a boat\nmodel: %s\n", tiny_wan);
+    int rc = load_spec("tiny_wan.yaml", yaml, NULL, 0, NULL, &s, &d, path, sizeof path);
+    if (!CHECK(rc == REEL_OK && d.errors == 0 && d.warnings == 0, "tiny-wan spec loads cleanly",
+               "rc %d", rc)) {
+        dump_diag(&d);
+        reel_diag_free(&d);
+        return;
+    }
+    CHECK(!strcmp(s.model_config.name, "tiny-wan") && s.model_config.family == REEL_FAMILY_WAN21 &&
+              !s.model_config.audio.enabled && !s.model_config.dit.frame_cond,
+          "tiny-wan: a wan2.1 model without audio", "%s", s.model_config.name);
+    CHECK(s.width == 256 && s.height == 160 && s.fps == 16 && s.frames == 17 &&
+              fabs(s.duration - 17.0 / 16) < 1e-12 && s.sampler.steps == 20 &&
+              s.sampler.audio_guidance == 1.0,
+          "tiny-wan: 256x160, 17 frames at 16 fps, 20 steps", "%dx%d %g fps %d frames %d steps %g",
+          s.width, s.height, s.fps, s.frames, s.sampler.steps, s.sampler.audio_guidance);
     reel_spec_free(&s);
     reel_diag_free(&d);
 }
@@ -402,9 +454,9 @@ static void test_snapping(void)
                    "6:8: output.crf: ", "prores does not use crf", &s);
     reel_spec_free(&s);
     expect_warning("contact sheet count clamped",
-                   "version: 1\nprompt: hi\noutput:\n  contact_sheet:\n    count: 40\n",
-                   "5:12: output.contact_sheet.count: ", "more than the clip's 17 frames", &s);
-    CHECK(s.output.contact_sheet.count == 17, "contact sheet count = frames", "%d",
+                   "version: 1\nprompt: hi\noutput:\n  contact_sheet:\n    count: 60\n",
+                   "5:12: output.contact_sheet.count: ", "more than the clip's 49 frames", &s);
+    CHECK(s.output.contact_sheet.count == 49, "contact sheet count = frames", "%d",
           s.output.contact_sheet.count);
     reel_spec_free(&s);
 
@@ -540,7 +592,7 @@ static void test_paths_and_overrides(void)
     snprintf(mpath, sizeof mpath, "%s/withmodel.yaml", dir);
     write_file(mpath, "version: 1\nprompt: hi\nmodel: mymodel.yaml\n");
     rc = reel_spec_load(mpath, NULL, &s, &d);
-    snprintf(want, sizeof want, "%s/reel-default/dit.safetensors", dir);
+    snprintf(want, sizeof want, "%s/reel-default/fusion.safetensors", dir);
     CHECK(rc == REEL_OK && !strcmp(s.model_config.path, cfg_dst) &&
               !strcmp(s.model_config.dit.weights, want),
           "model path resolves against the spec; weights against the config", "rc %d %s", rc,
@@ -563,7 +615,7 @@ static void test_canonical(void)
     char *ta = r1 == REEL_OK ? reel_spec_canonical(&a) : NULL;
     char *tb = r2 == REEL_OK ? reel_spec_canonical(&b) : NULL;
     CHECK(ta && tb && !strcmp(ta, tb) && strstr(ta, "prompt: \"hi \\\"there\\\"\"\n") &&
-              strstr(ta, "frames: 17\n"),
+              strstr(ta, "frames: 49\n"),
           "canonical text ignores order, comments and quoting", "%s", ta ? ta : "(null)");
     /* and it parses back as YAML */
     struct reel_ydoc doc;
@@ -703,11 +755,36 @@ static void test_model_configs(void)
     if (load_config("reel-default", &m) == REEL_OK) {
         reel_model_config_params(&m, &p);
         snprintf(want, sizeof want, "%s/reel-default/vae.safetensors", configs_dir);
-        CHECK(!m.trained && m.family == REEL_FAMILY_REEL_DEFAULT && m.size_multiple_w == 16 &&
-                  p.dit > 0 && p.dit < 10 * 1000 * 1000 && !strcmp(m.vae.weights, want),
-              "reel-default: small, untrained, weights in configs/reel-default", "%lld %s",
-              (long long)p.dit, m.vae.weights);
+        CHECK(!m.trained && m.family == REEL_FAMILY_OVI && m.audio.enabled && m.dit.frame_cond &&
+                  m.size_multiple_w == 16 && p.dit > 0 && p.dit < 10 * 1000 * 1000 &&
+                  !strcmp(m.vae.weights, want),
+              "reel-default: small ovi model with audio, untrained, weights in configs/reel-default",
+              "family %s, %lld %s", reel_model_family_name(m.family), (long long)p.dit,
+              m.vae.weights);
+        CHECK(m.defaults.width == 128 && m.defaults.height == 128 && m.defaults.frames == 49 &&
+                  m.defaults.fps == 16,
+              "reel-default: defaults 128x128, 49 frames at 16 fps", "%dx%d %d %g",
+              m.defaults.width, m.defaults.height, m.defaults.frames, m.defaults.fps);
         reel_model_config_free(&m);
+    }
+    {
+        struct reel_diag d = {0};
+        setenv("REEL_TINY_WAN_WEIGHTS", "/nonexistent/tw", 1);
+        int rc = reel_model_config_load(tiny_wan, NULL, &m, &d);
+        unsetenv("REEL_TINY_WAN_WEIGHTS");
+        if (CHECK(rc == REEL_OK && d.warnings == 0, "config tests/configs/tiny-wan.yaml loads", "rc %d",
+                  rc)) {
+            reel_model_config_params(&m, &p);
+            CHECK(m.family == REEL_FAMILY_WAN21 && !m.audio.enabled && m.size_multiple_w == 16 &&
+                      m.frame_step == 4 && p.dit > 0 && p.dit < 1000 * 1000 &&
+                      !strcmp(m.dit.weights, "/nonexistent/tw/dit.safetensors"),
+                  "tiny-wan: toy wan2.1, weights under $REEL_TINY_WAN_WEIGHTS", "%lld %s",
+                  (long long)p.dit, m.dit.weights);
+            reel_model_config_free(&m);
+        } else {
+            dump_diag(&d);
+        }
+        reel_diag_free(&d);
     }
 }
 
@@ -836,10 +913,12 @@ int main(void)
         printf("FAIL - configs dir: %s\n", err.msg);
         return 1;
     }
+    snprintf(tiny_wan, sizeof tiny_wan, "%s/../tests/configs/tiny-wan.yaml", configs_dir);
 
     test_bad_specs();
     test_all_errors_in_one_run();
     test_defaults();
+    test_defaults_tiny_wan();
     test_snapping();
     test_fps_and_duration();
     test_paths_and_overrides();
