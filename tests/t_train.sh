@@ -13,6 +13,7 @@ fi
 out=$(mktemp)
 OMP_NUM_THREADS=1 "$PY" scripts/train/test_train.py >"$out" 2>&1
 rc=$?
+OMP_NUM_THREADS=1 "$PY" scripts/train/test_train_audio.py >>"$out" 2>&1 || rc=$?
 grep -E '^((ok|FAIL) - |# )' "$out"
 if [ $rc -ne 0 ] && ! grep -q '^FAIL - ' "$out"; then
     echo "FAIL - train: test_train.py exited $rc: $(tail -5 "$out" | tr '\n' ' ')"
