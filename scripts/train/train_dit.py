@@ -4,7 +4,8 @@
 with the small umT5 text encoder, on latents of the frozen stage-1 VAE and
 stage-2 audio codec.
 
-    train_dit.py prepare --out DIR --vae VAE_DIR --audio AUDIO_DIR [--n-train 1024]
+    train_dit.py prepare --out DIR --vae VAE_DIR --audio AUDIO_DIR [--n-train 1280]
+                         [--video-only | --audio-only]
     train_dit.py train   --out DIR [--steps N] [--resume] [--threads 2]
     train_dit.py export  --out DIR --to configs/reel-default [--dtype bf16]
 
@@ -208,32 +209,40 @@ def c_vae_encode(a, vcfg, videos):
 
 
 def cmd_prepare(a):
+    """Two passes, each resumable shard by shard: the video latents (needs only
+    stage 1, so it can run while the audio codec trains) and the audio latents
+    (stage 2). Either pass is skipped with --video-only / --audio-only."""
     common.setup_torch(a.threads, a.seed)
     import make_dataset as md
-    import train_audio as ta
     os.makedirs(a.out, exist_ok=True)
     data = a.data or os.path.join(a.out, "data")
     if not os.path.exists(os.path.join(data, "index.json")):
         md.make_dataset(data, a.n_train, seed=a.data_seed, split="train", size=SIZE, fps=FPS,
                         seconds=SECONDS)
     mc = common.load_model_config(a.config)
-    vcfg = common.vae_cfg(mc)
-    a.vae_weights = os.path.join(a.vae, "vae.safetensors")
-    acodec = ta.load_codec(a.audio)
-
     lines, by_combo = all_captions()
     ids = tokenize(a.reel, a.tokenizer, lines)
     common.write_json_atomic(os.path.join(a.out, "captions.json"),
                              {"lines": lines, "ids": ids,
                               "by_combo": {"|".join(k): v for k, v in by_combo.items()}})
+    shards = common.list_shards(data)
+    if not a.audio_only:
+        prepare_video(a, mc, md, shards)
+    if not a.video_only:
+        prepare_audio(a, mc, md, shards)
+        write_prep_stats(a)
+
+
+def prepare_video(a, mc, md, shards):
+    vcfg = common.vae_cfg(mc)
+    a.vae_weights = os.path.join(a.vae, "vae.safetensors")
     null_path = os.path.join(a.out, "null_cond.npy")
     if not os.path.exists(null_path):
         # zero condition video (plain text-to-video)
         np.save(null_path, c_vae_encode(a, vcfg, np.zeros((1, 3, FRAMES, SIZE, SIZE), np.float32))[0])
-    shards = common.list_shards(data)
     t0, done, first = time.time(), 0, 0
     for si, path in enumerate(shards):
-        dst = os.path.join(a.out, "latents-%05d.npz" % si)
+        dst = os.path.join(a.out, "video-%05d.npz" % si)
         d = md.load_shard(path)
         n = d["video"].shape[0]
         if os.path.exists(dst):
@@ -262,20 +271,41 @@ def cmd_prepare(a):
             mu = c_vae_encode(a, vcfg, np.stack([p[2] for p in part]))
             for (i, pi, _), m in zip(part, mu):
                 cond[i, pi] = m
-        aud = np.stack([ta.encode_audio(acodec, d["audio"][i][:int(round(SECONDS * 16000))])
-                        for i in range(n)]).astype(np.float32)
         tmp = dst + ".tmp.npz"
-        np.savez(tmp, lat=lat, cond=cond.astype(np.float16), masks=masks, has_cond=has_cond,
-                 audio=aud, combo=np.array(combos))
+        np.savez(tmp, lat=lat.astype(np.float16), cond=cond.astype(np.float16), masks=masks,
+                 has_cond=has_cond, combo=np.array(combos))
         os.replace(tmp, dst)
         done += n
         first += n
-        print("shard %d/%d: %d clips (%d with conditioning), %.1f s/clip" % (
+        print("video shard %d/%d: %d clips (%d with conditioning), %.1f s/clip" % (
             si + 1, len(shards), n, int(has_cond.sum()), (time.time() - t0) / done), flush=True)
-    parts = [np.load(os.path.join(a.out, f)) for f in sorted(os.listdir(a.out))
-             if f.startswith("latents-") and f.endswith(".npz")]
-    L = np.concatenate([p["lat"] for p in parts])
-    A = np.concatenate([p["audio"] for p in parts])
+
+
+def prepare_audio(a, mc, md, shards):
+    import train_audio as ta
+    sec = mc["audio"]["vae"]
+    W, _ = common.st_load(os.path.join(a.audio, "audio_vae.safetensors"), torch.float32)
+    for si, path in enumerate(shards):
+        dst = os.path.join(a.out, "audio-%05d.npy" % si)
+        if os.path.exists(dst):
+            continue
+        d = md.load_shard(path)
+        aud = np.stack([ta.encode_audio(W, sec, d["audio"][i][:int(round(SECONDS * 16000))])
+                        for i in range(d["audio"].shape[0])]).astype(np.float32)
+        np.save(dst + ".tmp.npy", aud)
+        os.replace(dst + ".tmp.npy", dst)
+        print("audio shard %d/%d" % (si + 1, len(shards)), flush=True)
+
+
+def shard_files(out):
+    vids = sorted(f for f in os.listdir(out) if f.startswith("video-") and f.endswith(".npz"))
+    return [(os.path.join(out, v), os.path.join(out, v.replace("video-", "audio-")
+                                                 .replace(".npz", ".npy"))) for v in vids]
+
+
+def write_prep_stats(a):
+    L = np.concatenate([np.load(v)["lat"].astype(np.float32) for v, _ in shard_files(a.out)])
+    A = np.concatenate([np.load(au) for _, au in shard_files(a.out)])
     stats = {"latent_mean": L.mean(axis=(0, 2, 3, 4)).tolist(),
              "latent_std": L.std(axis=(0, 2, 3, 4)).tolist(),
              "audio_mean": A.mean(axis=(0, 1)).tolist(), "audio_std": A.std(axis=(0, 1)).tolist(),
@@ -292,13 +322,13 @@ def cmd_prepare(a):
 # ----------------------------------------------------------------------------
 class Data:
     def __init__(self, out):
-        files = sorted(f for f in os.listdir(out) if f.startswith("latents-") and f.endswith(".npz"))
-        parts = [dict(np.load(os.path.join(out, f))) for f in files]
-        self.lat = np.concatenate([p["lat"] for p in parts])
+        files = shard_files(out)
+        parts = [dict(np.load(v)) for v, _ in files]
+        self.lat = np.concatenate([p["lat"] for p in parts]).astype(np.float32)
         self.cond = np.concatenate([p["cond"] for p in parts])
         self.cond_idx = np.nonzero(np.concatenate([p["has_cond"] for p in parts]))[0]
         self.masks = np.concatenate([p["masks"] for p in parts])
-        self.audio = np.concatenate([p["audio"] for p in parts])
+        self.audio = np.concatenate([np.load(au) for _, au in files])
         self.combo = np.concatenate([p["combo"] for p in parts])
         self.null_cond = np.load(os.path.join(out, "null_cond.npy"))
         prep = json.load(open(os.path.join(out, "prep.json")))
@@ -459,8 +489,10 @@ def parse(argv=None):
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--seed", type=int, default=0)
         if name == "prepare":
-            p.add_argument("--vae", required=True, help="stage-1 output dir (vae.safetensors)")
-            p.add_argument("--audio", required=True, help="stage-2 output dir")
+            p.add_argument("--vae", help="stage-1 output dir (vae.safetensors)")
+            p.add_argument("--audio", help="stage-2 output dir (audio_vae.safetensors)")
+            p.add_argument("--video-only", action="store_true")
+            p.add_argument("--audio-only", action="store_true")
             p.add_argument("--data", default=None)
             p.add_argument("--n-train", type=int, default=1280)
             p.add_argument("--n-cond", type=int, default=480,
