@@ -4,7 +4,7 @@
 with the small umT5 text encoder, on latents of the frozen stage-1 VAE and
 stage-2 audio codec.
 
-    train_dit.py prepare --out DIR --vae VAE_DIR --audio AUDIO_DIR [--n-train 1280]
+    train_dit.py prepare --out DIR --vae VAE_DIR --audio AUDIO_DIR [--n-train 1024]
                          [--video-only | --audio-only]
     train_dit.py train   --out DIR [--steps N] [--resume] [--threads 2]
     train_dit.py export  --out DIR --to configs/reel-default [--dtype bf16]
@@ -494,8 +494,8 @@ def parse(argv=None):
             p.add_argument("--video-only", action="store_true")
             p.add_argument("--audio-only", action="store_true")
             p.add_argument("--data", default=None)
-            p.add_argument("--n-train", type=int, default=1280)
-            p.add_argument("--n-cond", type=int, default=480,
+            p.add_argument("--n-train", type=int, default=1024)
+            p.add_argument("--n-cond", type=int, default=384,
                            help="clips that also get the three frame-conditioning encodes")
             p.add_argument("--encoder", default=os.path.join(REPO, "build", "tests",
                                                              "tool_vae_encode"))
