@@ -340,3 +340,41 @@ class Timer:
 
     def __call__(self):
         return time.perf_counter() - self.t0
+
+
+# ----------------------------------------------------------------------------
+# smoke-test scaffolding (test_train*.py)
+# ----------------------------------------------------------------------------
+def run_test(fn, fails):
+    """Runs test_NAME(): returns None or why it failed; prints ok/FAIL - NAME."""
+    import traceback
+    name = fn.__name__[5:]
+    try:
+        why = fn()
+    except Exception as e:  # noqa: BLE001
+        why = "%s: %s" % (type(e).__name__, e)
+        traceback.print_exc(file=sys.stderr)
+    if why:
+        fails.append(name)
+        print("FAIL - %s: %s" % (name, why), flush=True)
+    else:
+        print("ok - %s" % name, flush=True)
+
+
+def tiny_synth_dirs(tmp):
+    """8 training and 2 held-out synth clips under tmp/data (made once)."""
+    tr = ensure_dataset(os.path.join(tmp, "data", "train"), 8, 1, "train")
+    ho = ensure_dataset(os.path.join(tmp, "data", "heldout"), 2, 2, "heldout")
+    return tr, ho
+
+
+def add_run_args(ap, eval_n):
+    """The options every training stage takes alike."""
+    ap.add_argument("--clip-grad", type=float, default=1.0)
+    ap.add_argument("--save-every", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", default="f16", choices=["bf16", "f16", "f32"])
+    ap.add_argument("--eval-n", type=int, default=eval_n)
+    ap.add_argument("--no-export", action="store_true")

@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -49,23 +48,11 @@ SMALL = ["--threads", "1", "--vae-batch", "2", "--vae-frames", "32", "--voc-batc
 
 
 def test(fn):
-    name = fn.__name__[5:]
-    try:
-        why = fn()
-    except Exception as e:  # noqa: BLE001
-        why = "%s: %s" % (type(e).__name__, e)
-        traceback.print_exc(file=sys.stderr)
-    if why:
-        FAILS.append(name)
-        print("FAIL - %s: %s" % (name, why), flush=True)
-    else:
-        print("ok - %s" % name, flush=True)
+    common.run_test(fn, FAILS)
 
 
 def data_dirs():
-    tr = common.ensure_dataset(os.path.join(TMP, "data", "train"), 8, 1, "train")
-    ho = common.ensure_dataset(os.path.join(TMP, "data", "heldout"), 2, 2, "heldout")
-    return tr, ho
+    return common.tiny_synth_dirs(TMP)
 
 
 def run(out, *extra):

@@ -757,14 +757,7 @@ def parse(argv=None):
     ap.add_argument("--voc-vae-mix", type=float, default=0.3)
     ap.add_argument("--impact-p", type=float, default=0.8)
     ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--clip-grad", type=float, default=1.0)
-    ap.add_argument("--save-every", type=int, default=100)
-    ap.add_argument("--log-every", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", default="f16", choices=sorted(DTYPES))
-    ap.add_argument("--eval-n", type=int, default=16)
-    ap.add_argument("--no-export", action="store_true")
+    common.add_run_args(ap, eval_n=16)
     ap.add_argument("--check-files", action="store_true",
                     help="also write golden-format check_*.safetensors for `reel check`")
     ap.add_argument("--golden", default=os.environ.get("REEL_GOLDEN_DIR") or

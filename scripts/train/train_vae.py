@@ -3,7 +3,7 @@
 
     train_vae.py --out DIR [--steps N] [--resume] [--config configs/reel-default.yaml]
                  [--data DIR] [--heldout DIR] [--n-train 256] [--n-heldout 16]
-                 [--batch 2] [--crop 64] [--frames 5,9] [--lr 1e-3] [--kl 1e-6]
+                 [--batch 2] [--crop 64] [--frames 5,9] [--lr 2e-4] [--kl 1e-6]
                  [--edge 0.1] [--save-every 100] [--threads 2] [--seed 0]
                  [--dtype f16|bf16|f32] [--eval-n 8] [--eval-frames 9]
 
@@ -168,20 +168,13 @@ def parse(argv=None):
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--frames", default="5,9")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--kl", type=float, default=1e-6)
     ap.add_argument("--edge", type=float, default=0.1)
-    ap.add_argument("--clip-grad", type=float, default=1.0)
-    ap.add_argument("--save-every", type=int, default=100)
-    ap.add_argument("--log-every", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", default="f16", choices=sorted(DTYPES))
-    ap.add_argument("--eval-n", type=int, default=8)
+    common.add_run_args(ap, eval_n=8)
     ap.add_argument("--eval-frames", type=int, default=9)
-    ap.add_argument("--no-export", action="store_true")
     # testing aids: simulate a kill at a step (SIGTERM to self, or a hard SIGKILL)
     ap.add_argument("--test-sigterm-at", type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument("--test-sigkill-at", type=int, default=-1, help=argparse.SUPPRESS)
