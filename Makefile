@@ -105,7 +105,7 @@ PY = /usr/bin/python3
 .PHONY: train-default
 train-default: deps
 	$(MAKE) all
-	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 4000 --lr 2e-4 \
+	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 3000 --lr 2e-4 \
 	  --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae \

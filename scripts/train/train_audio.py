@@ -770,6 +770,13 @@ def parse(argv=None):
     return a
 
 
+def save_audio_vae(a, vcfg, VW, meta):
+    """OUT/audio_vae.safetensors (--dtype): the tensors reel loads."""
+    meta = dict(meta, config=json.dumps(dict(vcfg, encoder_included=True), sort_keys=True),
+                weight_norm_removed="true", mel=json.dumps(MEL_16K))
+    common.st_save(os.path.join(a.out, "audio_vae.safetensors"), VW, meta, DTYPES[a.dtype])
+
+
 def main(argv=None):
     a = parse(argv)
     os.makedirs(a.out, exist_ok=True)
@@ -847,6 +854,13 @@ def main(argv=None):
             print("step %5d %s loss %.4f  %s  lr %.2e  %.2fs/step" % (
                 step, phase, last["loss"], "  ".join("%s %.4f" % kv for kv in parts.items()), lr, dt),
                 flush=True)
+        if step == a.vae_steps and not a.no_export:
+            # the VAE is final here: the DiT stage can encode its latents
+            # while the vocoder trains (the end of the run writes it again,
+            # with the held-out numbers in its metadata)
+            save_audio_vae(a, vcfg, export_tensors(PV, "vae", vcfg), {"stage": "audio_vae"})
+            print("wrote %s (VAE phase done)" % os.path.join(a.out, "audio_vae.safetensors"),
+                  flush=True)
         if step == a.test_sigkill_at:
             os.kill(os.getpid(), 9)
         if step == a.test_sigterm_at:
@@ -892,11 +906,9 @@ def main(argv=None):
     common.write_json_atomic(os.path.join(a.out, "stats.json"), stats)
     meta_common = {"format": "pt", "training": json.dumps({"steps": step, "args": args_rec}),
                    "heldout": json.dumps({k: v for k, v in ev.items() if not k.startswith("latent_")})}
-    vc = dict(vcfg, encoder_included=True)
-    common.st_save(os.path.join(a.out, "audio_vae.safetensors"), VW,
-                   dict(meta_common, stage="audio_vae", config=json.dumps(vc, sort_keys=True),
-                        weight_norm_removed="true", latent_mean=json.dumps(ev["latent_mean"]),
-                        latent_std=json.dumps(ev["latent_std"]), mel=json.dumps(MEL_16K)), dt)
+    save_audio_vae(a, vcfg, VW, dict(meta_common, stage="audio_vae",
+                                     latent_mean=json.dumps(ev["latent_mean"]),
+                                     latent_std=json.dumps(ev["latent_std"])))
     common.st_save(os.path.join(a.out, "vocoder.safetensors"), GW,
                    dict(meta_common, stage="vocoder", config=json.dumps(gcfg, sort_keys=True),
                         weight_norm_removed="true"), dt)

@@ -230,6 +230,8 @@ def cmd_prepare(a):
         prepare_video(a, mc, md, shards)
     if not a.video_only:
         prepare_audio(a, mc, md, shards)
+    files = shard_files(a.out)
+    if len(files) == len(shards) and all(os.path.exists(au) for _, au in files):
         write_prep_stats(a)
 
 
