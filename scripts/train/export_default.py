@@ -12,7 +12,8 @@ and the tokenizer the text encoder was trained with. It writes the video
 latent statistics the DiT was trained with (DIR/dit/prep.json) into the
 config's vae.latent_mean / latent_std, sets `trained: true`, and records the
 exact training arguments, data seeds and final losses of every stage in
-TO/training.json; checks the total stays within 50 MB.
+TO/training.json; checks the total stays within 50 MB and that reel's C
+engine reproduces the trained fusion DiT (check_parity.py).
 """
 import argparse
 import json
@@ -78,6 +79,11 @@ def main(argv=None):
         "dit": {"prep": prep, "export": load_json(os.path.join(T, "dit", "export.json"))},
     }
     common.write_json_atomic(os.path.join(a.to, "training.json"), record)
+    # what was trained is what reel runs: the C engine on the shipped weights
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "train", "check_parity.py"),
+                        a.config, "--out", tmp], check=True)
     total = sum(os.path.getsize(os.path.join(a.to, f)) for f in os.listdir(a.to)
                 if f.endswith((".safetensors", ".model")))
     print("installed the trained default model in %s: %.1f MB of weights" % (a.to, total / 1e6))
