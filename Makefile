@@ -105,8 +105,8 @@ PY = /usr/bin/python3
 .PHONY: train-default
 train-default: deps
 	$(MAKE) all
-	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 3000 --lr 2e-4 \
-	  --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 12000 --lr 2e-4 \
+	  --frames 1,1,5,9 --batch 4 --object-crop-p 0.7 --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae \
 	  --audio $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS)

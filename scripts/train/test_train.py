@@ -124,6 +124,25 @@ def test_loader():
         seen.add(float(x.sum()))
     if len(seen) < 3:
         return "different steps gave the same crops"
+    # object-centred crops: deterministic too, and they hold the object (pixels
+    # away from the clip's flat background) far more often than uniform ones
+    def object_share(loader):
+        hits = 0
+        for s in range(24):
+            x = loader.batch_at(s)                       # [B, 3, T, h, w]
+            bg = x[:, :, :, :1, :1]                      # a corner: background
+            hits += int(((x - bg).abs().amax(dim=1) > 0.3).flatten(1).any(1).sum())
+        return hits / (24 * loader.batch)
+    o1 = common.ClipLoader(tr, 5, 2, (32, 32), (5,), object_p=1.0)
+    o2 = common.ClipLoader(tr, 5, 2, (32, 32), (5,), object_p=1.0)
+    if not torch.equal(o1.batch_at(4), o2.batch_at(4)):
+        return "object-centred crops differ between two loaders"
+    share_obj = object_share(o1)
+    share_uni = object_share(common.ClipLoader(tr, 5, 2, (32, 32), (5,)))
+    print("# crops showing the object: %.2f centred, %.2f uniform" % (share_obj, share_uni))
+    if not (share_obj >= 0.9 and share_obj > share_uni + 0.2):
+        return "object-centred crops show the object in %.2f of crops (uniform %.2f)" % (
+            share_obj, share_uni)
     return None
 
 

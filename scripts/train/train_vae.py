@@ -168,6 +168,8 @@ def parse(argv=None):
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--frames", default="5,9")
+    ap.add_argument("--object-crop-p", type=float, default=0.0,
+                    help="probability that a crop is centred (with jitter) on the moving object")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--wd", type=float, default=1e-4)
@@ -206,7 +208,8 @@ def main(argv=None):
         step, _ = ck.load(P, opt)
         print("resumed at step %d from %s" % (step, ck.path))
     log = common.JsonLog(os.path.join(a.out, "log.jsonl"), step if a.resume else None)
-    loader = common.ClipLoader(a.data, a.seed, a.batch, (a.crop, a.crop), a.frames)
+    loader = common.ClipLoader(a.data, a.seed, a.batch, (a.crop, a.crop), a.frames,
+                               object_p=a.object_crop_p)
     args_rec = {k: v for k, v in vars(a).items() if not k.startswith("test_")}
 
     t_start, n_done, last = time.perf_counter(), 0, {}
