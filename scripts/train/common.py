@@ -34,6 +34,11 @@ for p in (SCRIPTS, os.path.join(SCRIPTS, "synth")):
         sys.path.insert(0, p)
 
 
+# the reference tensors beside the checkout, and the reel binary the tests run
+GOLDEN = os.environ.get("REEL_GOLDEN_DIR") or os.path.join(os.path.dirname(REPO), "shared", "golden")
+REEL_BIN = os.environ.get("REEL_BIN", os.path.join(REPO, "build", "reel"))
+
+
 # ----------------------------------------------------------------------------
 # seeds
 # ----------------------------------------------------------------------------
@@ -387,3 +392,16 @@ def add_run_args(ap, eval_n):
     ap.add_argument("--dtype", default="f16", choices=["bf16", "f16", "f32"])
     ap.add_argument("--eval-n", type=int, default=eval_n)
     ap.add_argument("--no-export", action="store_true")
+
+
+def start_run(out, params, opt, resume, save_every):
+    """The checkpoint/log start every training stage shares: a Checkpointer
+    with the SIGTERM/SIGINT handlers, the resume (params and optimizer in
+    place) -> (checkpointer, step, extra, log)."""
+    ck = Checkpointer(out, save_every)
+    ck.install_signal_handlers()
+    step, extra = 0, {}
+    if resume and ck.exists():
+        step, extra = ck.load(params, opt)
+        print("resumed at step %d from %s" % (step, ck.path), flush=True)
+    return ck, step, extra, JsonLog(os.path.join(out, "log.jsonl"), step if resume else None)

@@ -33,8 +33,7 @@ torch.set_num_threads(1)
 import make_golden as mg  # noqa: E402
 import train_vae as tv  # noqa: E402
 
-GOLDEN = os.environ.get("REEL_GOLDEN_DIR") or os.path.join(os.path.dirname(REPO), "shared", "golden")
-REEL = os.environ.get("REEL_BIN", os.path.join(REPO, "build", "reel"))
+GOLDEN, REEL = common.GOLDEN, common.REEL_BIN
 PY = sys.executable
 TMP = tempfile.mkdtemp(prefix="reel-train-test-")
 FAILS = []

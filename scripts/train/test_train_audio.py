@@ -38,8 +38,7 @@ torch.set_num_threads(1)
 import train_audio as ta  # noqa: E402
 import make_golden_audio as mga  # noqa: E402
 
-GOLDEN = os.environ.get("REEL_GOLDEN_DIR") or os.path.join(os.path.dirname(REPO), "shared", "golden")
-REEL = os.environ.get("REEL_BIN", os.path.join(REPO, "build", "reel"))
+GOLDEN, REEL = common.GOLDEN, common.REEL_BIN
 PY = sys.executable
 TMP = tempfile.mkdtemp(prefix="reel-train-audio-test-")
 FAILS = []

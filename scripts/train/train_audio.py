@@ -805,13 +805,7 @@ def main(argv=None):
     voc_train = [v for v in PG.values() if v.requires_grad]
     opt = torch.optim.AdamW([{"params": vae_train}, {"params": voc_train}], lr=a.vae_lr,
                             betas=(0.9, 0.99), weight_decay=0.0)
-    ck = common.Checkpointer(a.out, a.save_every)
-    ck.install_signal_handlers()
-    step = 0
-    if a.resume and ck.exists():
-        step, _ = ck.load(P, opt)
-        print("resumed at step %d from %s" % (step, ck.path))
-    log = common.JsonLog(os.path.join(a.out, "log.jsonl"), step if a.resume else None)
+    ck, step, _, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
     args_rec = {k: v for k, v in vars(a).items() if not k.startswith("test_")}
     total = a.vae_steps + a.voc_steps
 

@@ -417,15 +417,9 @@ def cmd_train(a):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.99), eps=1e-8)
-    ck = common.Checkpointer(a.out, a.save_every)
-    ck.install_signal_handlers()
-    start = 0
-    if a.resume and ck.exists():
-        start, extra = ck.load(P, opt)
-        for k, v in extra["ema"].items():
-            ema[k].copy_(v)
-        print("resumed at step %d" % start, flush=True)
-    log = common.JsonLog(os.path.join(a.out, "log.jsonl"), start if a.resume else None)
+    ck, start, extra, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
+    for k, v in extra.get("ema", {}).items():
+        ema[k].copy_(v)
     ckpt_extra = lambda: {"ema": ema, "args": vars(a)}  # noqa: E731
     step = start
     avg_v = avg_a = None

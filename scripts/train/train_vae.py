@@ -201,13 +201,7 @@ def main(argv=None):
 
     P = init_params(mg_cfg, a.seed)
     opt = torch.optim.AdamW(list(P.values()), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
-    ck = common.Checkpointer(a.out, a.save_every)
-    ck.install_signal_handlers()
-    step = 0
-    if a.resume and ck.exists():
-        step, _ = ck.load(P, opt)
-        print("resumed at step %d from %s" % (step, ck.path))
-    log = common.JsonLog(os.path.join(a.out, "log.jsonl"), step if a.resume else None)
+    ck, step, _, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
     loader = common.ClipLoader(a.data, a.seed, a.batch, (a.crop, a.crop), a.frames,
                                object_p=a.object_crop_p)
     args_rec = {k: v for k, v in vars(a).items() if not k.startswith("test_")}
