@@ -8,6 +8,7 @@
 # every error case gives its exit status and names the key or the file; a
 # changed image changes the job key; killed renders resume byte-identical.
 cd "$(dirname "$0")/.." || exit 1
+. tests/toy_weights.sh
 BUILD=${REEL_BUILD:-build}
 REEL="$BUILD/reel"
 CHECK="$BUILD/tests/test_cond"
@@ -16,14 +17,8 @@ tmp=$(mktemp -d)
 [ -n "$KEEP" ] || trap 'rm -rf "$tmp"' EXIT
 
 export REEL_TINY_OVI_COND_WEIGHTS="$tmp/w"
-mkdir -p "$tmp/w" "$tmp/img"
-cp configs/reel-default/tokenizer.model "$tmp/w/" 2>/dev/null
-if "$REEL" init-weights "$CFG" >"$tmp/init.log" 2>&1 && [ -s "$tmp/w/fusion.safetensors" ]; then
-    echo "ok - init-weights writes the frame_cond model's weights"
-else
-    cat "$tmp/init.log"
-    echo "FAIL - init-weights writes the frame_cond model's weights"
-fi
+mkdir -p "$tmp/img"
+toy_weights "init-weights writes the frame_cond model's weights" "$CFG" "$tmp/w" fusion.safetensors
 
 # Inputs of other sizes than the clip's 64x64: scaled to cover, centre-cropped.
 ffmpeg -v error -f lavfi -i color=red:s=64x64 -frames:v 1 "$tmp/img/red.png"

@@ -18,6 +18,7 @@
 # contact sheet, silent WAV); a WAV from a model without audio is refused.
 # A bad spec exits 2.
 cd "$(dirname "$0")/.." || exit 1
+. tests/toy_weights.sh
 BUILD=${REEL_BUILD:-build}
 REEL="$BUILD/reel"
 tmp=$(mktemp -d)
@@ -91,16 +92,8 @@ fi
 
 # ---------------------------------------------- tiny-wan: video-only path
 export REEL_TINY_WAN_WEIGHTS="$tmp/w"
-mkdir -p "$REEL_TINY_WAN_WEIGHTS"
-cp configs/reel-default/tokenizer.model "$REEL_TINY_WAN_WEIGHTS/" 2>/dev/null
-if "$REEL" init-weights tests/configs/tiny-wan.yaml >"$tmp/init.log" 2>&1 &&
-    [ -s "$tmp/w/dit.safetensors" ] && [ -s "$tmp/w/vae.safetensors" ] &&
-    [ -s "$tmp/w/text_encoder.safetensors" ]; then
-    echo "ok - init-weights writes the tiny-wan DiT, VAE and text encoder"
-else
-    cat "$tmp/init.log"
-    echo "FAIL - init-weights writes the tiny-wan DiT, VAE and text encoder"
-fi
+toy_weights "init-weights writes the tiny-wan DiT, VAE and text encoder" \
+    tests/configs/tiny-wan.yaml "$tmp/w" dit.safetensors vae.safetensors text_encoder.safetensors
 job="$tmp/wan.yaml"
 cat >"$job" <<EOJ
 version: 1

@@ -6,22 +6,15 @@
 # reach the canonical spec; a render killed at a denoise step and resumed is
 # byte-identical; an audio key on a model without audio is a warning.
 cd "$(dirname "$0")/.." || exit 1
+. tests/toy_weights.sh
 BUILD=${REEL_BUILD:-build}
 REEL="$BUILD/reel"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 export REEL_TINY_OVI_WEIGHTS="$tmp/w"
-mkdir -p "$REEL_TINY_OVI_WEIGHTS"
-cp configs/reel-default/tokenizer.model "$REEL_TINY_OVI_WEIGHTS/" 2>/dev/null
-if "$REEL" init-weights tests/configs/tiny-ovi.yaml >"$tmp/init.log" 2>&1 &&
-    [ -s "$tmp/w/fusion.safetensors" ] && [ -s "$tmp/w/audio_vae.safetensors" ] &&
-    [ -s "$tmp/w/vocoder.safetensors" ]; then
-    echo "ok - init-weights writes the fusion, audio VAE and vocoder files"
-else
-    cat "$tmp/init.log"
-    echo "FAIL - init-weights writes the fusion, audio VAE and vocoder files"
-fi
+toy_weights "init-weights writes the fusion, audio VAE and vocoder files" \
+    tests/configs/tiny-ovi.yaml "$tmp/w" fusion.safetensors audio_vae.safetensors vocoder.safetensors
 
 cat >"$tmp/job.yaml" <<EOF
 version: 1

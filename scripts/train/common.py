@@ -382,11 +382,26 @@ def tiny_synth_dirs(tmp):
     return tr, ho
 
 
-def add_run_args(ap, eval_n):
-    """The options every training stage takes alike."""
+def add_data_args(ap):
+    """The synth data options of the stages that train on clips (VAE, audio codec)."""
+    ap.add_argument("--data", default=None, help="train shards (default OUT/../data/train; made if absent)")
+    ap.add_argument("--heldout", default=None, help="held-out shards (default OUT/../data/heldout)")
+    ap.add_argument("--n-train", type=int, default=256)
+    ap.add_argument("--n-heldout", type=int, default=16)
+    ap.add_argument("--data-seed", type=int, default=1)
+    ap.add_argument("--heldout-seed", type=int, default=2)
+
+
+def add_step_args(ap):
+    """Gradient clipping, checkpoint and log cadence: every training loop's."""
     ap.add_argument("--clip-grad", type=float, default=1.0)
     ap.add_argument("--save-every", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=10)
+
+
+def add_run_args(ap, eval_n):
+    """The options the VAE and audio-codec stages take alike."""
+    add_step_args(ap)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", default="f16", choices=["bf16", "f16", "f32"])

@@ -735,12 +735,7 @@ def parse(argv=None):
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--config", default=os.path.join(REPO, "configs", "reel-default.yaml"),
                     help="a reel model config; its audio: section is used if it has one")
-    ap.add_argument("--data", default=None, help="train shards (default OUT/../data/train; made if absent)")
-    ap.add_argument("--heldout", default=None, help="held-out shards (default OUT/../data/heldout)")
-    ap.add_argument("--n-train", type=int, default=256)
-    ap.add_argument("--n-heldout", type=int, default=16)
-    ap.add_argument("--data-seed", type=int, default=1)
-    ap.add_argument("--heldout-seed", type=int, default=2)
+    common.add_data_args(ap)
     ap.add_argument("--max-clips", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--min-std", type=float, default=0.5, help="floor of data_std (log10 units)")
     ap.add_argument("--vae-batch", type=int, default=8)

@@ -510,9 +510,7 @@ def parse(argv=None):
             p.add_argument("--text-drop", type=float, default=0.1)
             p.add_argument("--audio-weight", type=float, default=1.0)
             p.add_argument("--ema", type=float, default=0.999)
-            p.add_argument("--clip-grad", type=float, default=1.0)
-            p.add_argument("--save-every", type=int, default=100)
-            p.add_argument("--log-every", type=int, default=10)
+            common.add_step_args(p)
         if name == "export":
             p.add_argument("--to", required=True)
             p.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
