@@ -3,6 +3,8 @@
 #   make demo     install what is missing, build, render examples/hello.yaml
 #   make test     install what is missing, build, run every test
 #   make bench    benchmarks (ours beside the reference)
+#   make train-default  train the default model (~8 h CPU, resumable; scripts/train/README.md)
+#   make eval-default   score the default model on held-out prompts
 #   make asan     build and run the tests under AddressSanitizer + UBSan
 
 CC      ?= cc

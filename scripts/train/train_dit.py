@@ -195,7 +195,7 @@ VAE_KW = ("dim", "z_dim", "dim_mult", "num_res_blocks", "attn_scales")
 def c_vae_encode(a, vcfg, videos):
     """videos float32 [N, 3, T, H, W] in [-1, 1] -> raw mu [N, z, T', H/8, W/8] through
     reel's own C encoder (tests/tool_vae_encode: the latents reel computes, and
-    ~30x faster than PyTorch's CPU conv3d)."""
+    much faster than PyTorch's CPU conv3d; `prepare` prints its s/clip)."""
     import tempfile
     kw = {k: vcfg[k] for k in VAE_KW}
     kw["temperal_downsample"] = vcfg["temperal_downsample"]

@@ -172,6 +172,8 @@ def parse(argv=None):
     ap.add_argument("--edge", type=float, default=0.1)
     common.add_run_args(ap, eval_n=8)
     ap.add_argument("--eval-frames", type=int, default=9)
+    ap.add_argument("--eval-ckpt", action="store_true",
+                    help="print the held-out PSNR of OUT/ckpt.pt and exit (no training, nothing written)")
     # testing aids: simulate a kill at a step (SIGTERM to self, or a hard SIGKILL)
     ap.add_argument("--test-sigterm-at", type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument("--test-sigkill-at", type=int, default=-1, help=argparse.SUPPRESS)
@@ -196,6 +198,17 @@ def main(argv=None):
 
     P = init_params(mg_cfg, a.seed)
     opt = torch.optim.AdamW(list(P.values()), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
+    if a.eval_ckpt:
+        # the held-out numbers of the checkpoint as it stands, mid-run; nothing written
+        ck = common.Checkpointer(a.out)
+        if not ck.exists():
+            raise SystemExit("%s: no checkpoint" % ck.path)
+        step, _ = ck.load(P, opt)
+        clips = common.load_clips(a.heldout, a.eval_n, a.eval_frames)
+        p, l1, _, _ = evaluate(P, cfg, clips)
+        print("step %d held-out: %d clips %dx%d, %d frames: PSNR %.2f dB, L1 %.4f"
+              % (step, len(clips), clips.shape[2], clips.shape[3], clips.shape[1], p, l1))
+        return 0
     ck, step, _, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
     loader = common.ClipLoader(a.data, a.seed, a.batch, (a.crop, a.crop), a.frames,
                                object_p=a.object_crop_p)
