@@ -122,13 +122,17 @@ train-default: deps
 #   eval: colour_acc=X shape_acc=X coherent=X sync_1f=X n=N render_s_per_clip=X
 #   make eval-default [PROMPTS=FILE] [EVAL_OUT=DIR] [EVAL_ARGS="--n 8 --steps 10"]
 # PROMPTS: one caption a line (default: the 50 held-out prompts); EVAL_OUT keeps
-# the clips and eval.json (per-clip details).
+# the clips and eval.json (per-clip details). EVAL_FRAMES (default 8) image-to-
+# video and first/last-frame renders report, on the line before, the PSNR of
+# the given frames against their VAE round trip:
+#   eval-frames: i2v_first_psnr=X flf_first_psnr=X flf_last_psnr=X min_psnr=X n=N
 PROMPTS ?= tests/eval/heldout_prompts.txt
 EVAL_OUT ?=
 EVAL_ARGS ?=
+EVAL_FRAMES ?= 8
 .PHONY: eval-default
 eval-default: all
-	/usr/bin/python3 scripts/eval_default.py --reel $(BUILD)/reel --prompts $(PROMPTS) \
+	/usr/bin/python3 scripts/eval_default.py --reel $(BUILD)/reel --prompts $(PROMPTS) --frames $(EVAL_FRAMES) \
 	  $(if $(EVAL_OUT),--out $(EVAL_OUT)) $(EVAL_ARGS)
 
 # Installs missing Debian packages (needs root; a no-op when all are present).

@@ -4,7 +4,7 @@ binary, read the MP4s back and measure prompt adherence, motion and sync.
 
     eval_default.py [--prompts FILE] [--reel PATH] [--model NAME|PATH]
                     [--out DIR] [--seed S] [--n N] [--jobs 1] [--threads N]
-                    [--steps N] [--set KEY=VALUE]... [--json FILE]
+                    [--steps N] [--set KEY=VALUE]... [--json FILE] [--frames N]
     eval_default.py --write-prompts FILE      (the default list, then exit)
     eval_default.py --score CLIP.mp4 --prompt CAPTION   (score one file)
 
@@ -24,6 +24,15 @@ n (clips) and render_s_per_clip (mean wall time of `reel render`).
 Per-clip details go to DIR/eval.json (or --json FILE). The last line is
 
     eval: colour_acc=X shape_acc=X coherent=X sync_1f=X n=N render_s_per_clip=X
+
+--frames N also renders, for the first N prompts, an image-to-video clip
+(`image:` the first frame of a held-out synthetic clip of that prompt) and
+a first/last-frame clip (`image:` + `last_image:`), and measures the PSNR
+of the rendered first / last frame against the given image after the
+model's VAE round trip (what a perfect render would give back); the line
+before the last is
+
+    eval-frames: i2v_first_psnr=X flf_first_psnr=X flf_last_psnr=X min_psnr=X n=N
 
 Exit status: 0 done, 2 bad arguments or prompts, 1 a render or decode failed.
 """
@@ -149,14 +158,17 @@ def read_clip(path, sr=AUDIO_SR):
 
 # ---------------------------------------------------------------- render
 
-def render(reel, job_dir, i, prompt, seed, model, sets, threads):
-    """Render one prompt; returns (mp4 path, seconds)."""
-    job = os.path.join(job_dir, "clip_%03d.yaml" % i)
-    out = os.path.join(job_dir, "clip_%03d.mp4" % i)
+def render(reel, job_dir, i, prompt, seed, model, sets, threads, name="clip", images=None):
+    """Render one prompt; returns (mp4 path, seconds). images: spec keys
+    (image, last_image) -> PNG file names in job_dir."""
+    job = os.path.join(job_dir, "%s_%03d.yaml" % (name, i))
+    out = os.path.join(job_dir, "%s_%03d.mp4" % (name, i))
     with open(job, "w") as f:
         f.write("version: 1\n")
         if model:
             f.write("model: %s\n" % json.dumps(model))
+        for key, png in (images or {}).items():
+            f.write("%s: %s\n" % (key, json.dumps(png)))
         f.write("prompt: %s\nseed: %d\noutput:\n  path: %s\n" % (
             json.dumps(prompt), seed, json.dumps(os.path.basename(out))))
     cmd = [reel, "render", job, "-o", out]
@@ -173,6 +185,107 @@ def render(reel, job_dir, i, prompt, seed, model, sets, threads):
         raise RuntimeError("reel render %s failed (exit %d): %s" % (
             job, r.returncode, r.stderr.strip()[-2000:]))
     return out, dt
+
+
+# ---------------------------------------------------------------- frames
+
+FRAMES_SEED = 7   # the held-out clips whose first / last frames are given
+
+
+def model_config_path(model):
+    if not model:
+        return os.path.join(ROOT, "configs", "reel-default.yaml")
+    if os.path.exists(model):
+        return model
+    return os.path.join(ROOT, "configs", model + ".yaml")
+
+
+def vae_round_trip(cfg_path, images, tool):
+    """images uint8 [N,H,W,3] -> each as a one-frame clip through the model's
+    VAE encoder and decoder (tests/tool_vae_encode --recon, reel's C VAE):
+    uint8 [N,H,W,3]. The first latent frame of a Wan VAE sees the first
+    video frame alone, so this is what a render can at best give back."""
+    import yaml
+    sys.path.insert(0, os.path.join(HERE, "train"))
+    import common  # torch-backed safetensors I/O of the training scripts
+    import torch
+    with open(cfg_path) as f:
+        mc = yaml.safe_load(f)
+    v = mc["vae"]
+    kw = {k: v[k] for k in ("dim", "z_dim", "dim_mult", "num_res_blocks")}
+    kw["attn_scales"] = v.get("attn_scales", [])
+    kw["temperal_downsample"] = v.get("temporal_downsample", [False, True, True])
+    weights = os.path.join(os.path.dirname(os.path.abspath(cfg_path)), mc["weights_dir"], v["weights"])
+    x = images.astype(np.float32) / 127.5 - 1.0
+    x = x.transpose(0, 3, 1, 2)[:, :, None]          # [N, 3, 1, H, W]
+    with tempfile.TemporaryDirectory(prefix="reel-eval-rt-") as td:
+        src, dst = os.path.join(td, "in.safetensors"), os.path.join(td, "out.safetensors")
+        common.st_save(src, {"video": torch.from_numpy(np.ascontiguousarray(x))})
+        r = subprocess.run([tool, "--recon", str(v["version"]), json.dumps(kw), weights, src, dst],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError("%s: %s" % (tool, r.stderr.strip()))
+        T, _ = common.st_load(dst)
+    rec = T["recon"].numpy()[:, :, 0].transpose(0, 2, 3, 1)
+    return np.clip(np.round((rec + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def psnr_u8(a, b):
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def eval_frames(a, prompts, out_dir, sets):
+    """Image-to-video (image: first frame) and first/last-frame (image +
+    last_image) renders of held-out synthetic clips: PSNR of the rendered
+    frames at the given positions against the given images after the VAE
+    round trip. Returns (summary, per-clip records)."""
+    sys.path.insert(0, os.path.join(HERE, "synth"))
+    import make_dataset as md
+    import yaml
+    cfg_path = model_config_path(a.model)
+    with open(cfg_path) as f:
+        d = yaml.safe_load(f)["defaults"]
+    (W, H), fps, F = d["size"], d["fps"], d["frames"]
+    if W != H:
+        raise RuntimeError("%s: --frames needs a square default size" % cfg_path)
+    recs, todo = [], prompts[:a.frames]
+    for i, (prompt, attrs) in enumerate(todo):
+        combo = tuple(attrs[k] for k in captions.ATTRS)
+        clip = md.generate_clip(FRAMES_SEED, "heldout", i, size=W, fps=fps, seconds=F / fps,
+                                combo=combo)
+        first, last = clip["video"][0], clip["video"][F - 1]
+        md.write_png(os.path.join(out_dir, "given_%03d_first.png" % i), first)
+        md.write_png(os.path.join(out_dir, "given_%03d_last.png" % i), last)
+        rt_first, rt_last = vae_round_trip(cfg_path, np.stack([first, last]), a.vae_tool)
+        rec = {"prompt": prompt}
+        for name, images in (("i2v", {"image": "given_%03d_first.png" % i}),
+                             ("flf", {"image": "given_%03d_first.png" % i,
+                                      "last_image": "given_%03d_last.png" % i})):
+            mp4, dt = render(a.reel, out_dir, i, prompt, a.seed + i, a.model, sets, a.threads,
+                             name=name, images=images)
+            video, _, _ = read_clip(mp4)
+            if video.shape[0] != F:
+                raise RuntimeError("%s: %d frames, the model's default is %d" % (mp4, video.shape[0], F))
+            rec[name + "_first_psnr"] = round(psnr_u8(video[0], rt_first), 2)
+            if "last_image" in images:
+                rec[name + "_last_psnr"] = round(psnr_u8(video[-1], rt_last), 2)
+            rec[name + "_render_s"] = round(dt, 3)
+        rec["vae_first_psnr"] = round(psnr_u8(rt_first, first), 2)
+        recs.append(rec)
+        print("eval: frames [%d/%d] i2v first %.1f dB, first/last %.1f / %.1f dB  %s" % (
+            i + 1, len(todo), rec["i2v_first_psnr"], rec["flf_first_psnr"], rec["flf_last_psnr"],
+            prompt), file=sys.stderr, flush=True)
+    keys = ("i2v_first_psnr", "flf_first_psnr", "flf_last_psnr")
+    summ = {k: float(np.mean([r[k] for r in recs])) for k in keys}
+    summ["min_psnr"] = float(min(r[k] for r in recs for k in keys))
+    summ["n"] = len(recs)
+    return summ, recs
+
+
+def frames_line(s):
+    return "eval-frames: i2v_first_psnr=%.2f flf_first_psnr=%.2f flf_last_psnr=%.2f min_psnr=%.2f n=%d" % (
+        s["i2v_first_psnr"], s["flf_first_psnr"], s["flf_last_psnr"], s["min_psnr"], s["n"])
 
 
 def fmt(x):
@@ -199,6 +312,13 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=0, help="sampler steps (--set sampler.steps=N)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to reel render --set (repeatable)")
+    ap.add_argument("--frames", type=int, default=0, metavar="N",
+                    help="also render N image-to-video and N first/last-frame clips (the first N "
+                         "prompts) and report the PSNR of the given frames")
+    ap.add_argument("--frames-only", action="store_true",
+                    help="only the --frames renders; the last line is the eval-frames line")
+    ap.add_argument("--vae-tool", default=os.path.join(ROOT, "build", "tests", "tool_vae_encode"),
+                    help="the VAE round trip of --frames")
     ap.add_argument("--json", help="per-clip results (default: OUT/eval.json when --out)")
     ap.add_argument("--write-prompts", metavar="FILE", help="write the default prompt list and exit")
     ap.add_argument("--score", metavar="MP4", help="score one existing file and exit")
@@ -242,9 +362,11 @@ def main(argv=None):
 
     out_dir = os.path.abspath(a.out) if a.out else tempfile.mkdtemp(prefix="reel-eval-")
     os.makedirs(out_dir, exist_ok=True)
-    results, times = [], []
+    if a.frames_only and a.frames <= 0:
+        ap.error("--frames-only needs --frames N")
+    results, times, frames = [], [], None
     try:
-        for i, (prompt, attrs) in enumerate(prompts):
+        for i, (prompt, attrs) in enumerate([] if a.frames_only else prompts):
             mp4, dt = render(a.reel, out_dir, i, prompt, a.seed + i, a.model, sets, a.threads)
             times.append(dt)
             video, fps, audio = read_clip(mp4)
@@ -255,6 +377,8 @@ def main(argv=None):
             print("eval: [%d/%d] %.1fs colour=%s shape=%s coherent=%d sync=%d/%d  %s" % (
                 i + 1, len(prompts), dt, r["colour"], r["shape"], r["coherent"],
                 r["sync_matched"], r["sync_expected"], prompt), file=sys.stderr, flush=True)
+        if a.frames > 0:
+            frames = eval_frames(a, prompts, out_dir, sets)
     except (RuntimeError, OSError) as e:
         print("eval_default: %s" % e, file=sys.stderr)
         return 1
@@ -268,9 +392,14 @@ def main(argv=None):
         with open(jpath, "w") as f:
             json.dump({"summary": dict(s, render_s_per_clip=rs, prompts=path,
                                        reel=a.reel, model=a.model, sets=sets),
-                       "clips": results}, f, indent=1, default=str)
+                       "clips": results,
+                       "frames": {"summary": frames[0], "clips": frames[1]} if frames else None},
+                      f, indent=1, default=str)
             f.write("\n")
-    print(eval_line(s, rs))
+    if frames:
+        print(frames_line(frames[0]))
+    if not a.frames_only:
+        print(eval_line(s, rs))
     return 0
 
 

@@ -291,10 +291,52 @@ def test_export_c():
     return None
 
 
+def test_c_encoder_tool():
+    """tests/tool_vae_encode (the C encoder stage 4 trains on, and the round
+    trip eval_default.py --frames measures against) computes what the
+    PyTorch VAE computes, on random weights of the default config's VAE."""
+    import json
+    tool = os.path.join(REPO, "build", "tests", "tool_vae_encode")
+    if not os.access(tool, os.X_OK):
+        return "no %s (build first)" % tool
+    cfg = common.vae_cfg(common.load_model_config(os.path.join(REPO, "configs", "reel-default.yaml")))
+    P = tv.init_params(cfg, 3)
+    with torch.no_grad():   # a non-degenerate encoder (init zeroes the log-variance half)
+        for k, v in P.items():
+            v.add_(0.05 * torch.randn(v.shape, generator=torch.Generator().manual_seed(len(k))))
+    w = os.path.join(TMP, "tool_vae.safetensors")
+    common.st_save(w, P)
+    x = torch.rand((2, 3, 5, 32, 32), generator=torch.Generator().manual_seed(1)) * 2 - 1
+    src, dst = os.path.join(TMP, "tool_in.safetensors"), os.path.join(TMP, "tool_out.safetensors")
+    common.st_save(src, {"video": x})
+    kw = {k: cfg[k] for k in ("dim", "z_dim", "dim_mult", "num_res_blocks", "attn_scales")}
+    kw["temperal_downsample"] = cfg["temperal_downsample"]
+    r = subprocess.run([tool, "--recon", "21", json.dumps(kw), w, src, dst, "1"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode:
+        return "tool_vae_encode failed: " + r.stdout[-500:]
+    T, _ = common.st_load(dst)
+    with torch.no_grad():
+        vae = mg.WanVAE(P, cfg, False)
+        zero, one = torch.zeros(cfg["z_dim"]), torch.ones(cfg["z_dim"])
+        mu = vae.encode(x, zero, one, {})
+        rec = vae.decode(mu, zero, one).clamp(-1, 1)
+    for name, ref in (("mu", mu), ("recon", rec)):
+        if list(T[name].shape) != list(ref.shape):
+            return "%s: shape %s, PyTorch %s" % (name, list(T[name].shape), list(ref.shape))
+        err = float((T[name] - ref).abs().max())
+        print("# %s: max_abs %.2e (max %.2f)" % (name, err, float(ref.abs().max())))
+        if not err <= 1e-4 * max(1.0, float(ref.abs().max())):
+            return "%s: max_abs %.3e vs PyTorch" % (name, err)
+    if float(rec.std()) < 1e-3:
+        return "degenerate round trip (std %.2e)" % float(rec.std())
+    return None
+
+
 def main():
     try:
         for t in (test_golden_vae, test_safetensors, test_loader, test_loss_decreases,
-                  test_resume_sigterm, test_resume_sigkill, test_export_c):
+                  test_resume_sigterm, test_resume_sigkill, test_export_c, test_c_encoder_tool):
             test(t)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
