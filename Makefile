@@ -112,7 +112,7 @@ train-default: deps
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae \
 	  --audio $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS)
-	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 16000 --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/export_default.py --train $(TRAIN_DIR)
 
 # --- evaluation (issue 6) ---
