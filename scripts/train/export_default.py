@@ -3,6 +3,7 @@
 configs/reel-default/ (the files `make demo` renders with).
 
     export_default.py --train DIR [--to configs/reel-default] [--config configs/reel-default.yaml]
+    export_default.py --train DIR --snapshot SNAP     (a running training, beside the shipped model)
 
 Takes from the training directory DIR (what `make train-default` fills):
   DIR/vae/vae.safetensors                          stage 1 (f16)
@@ -14,6 +15,11 @@ config's vae.latent_mean / latent_std, sets `trained: true`, and records the
 exact training arguments, data seeds and final losses of every stage in
 TO/training.json; checks the total stays within 50 MB and that reel's C
 engine reproduces the trained fusion DiT (check_parity.py).
+
+--snapshot SNAP installs the current state of DIR (the DiT's latest
+checkpoint, mid-run included) as a model of its own, SNAP/reel-default.yaml
++ SNAP/reel-default/, leaving configs/ untouched:
+    eval_default.py --model SNAP/reel-default.yaml --n 12 --frames 2
 """
 import argparse
 import json
@@ -51,8 +57,19 @@ def main(argv=None):
     ap.add_argument("--to", default=os.path.join(REPO, "configs", "reel-default"))
     ap.add_argument("--config", default=os.path.join(REPO, "configs", "reel-default.yaml"))
     ap.add_argument("--dtype", default="bf16")
+    ap.add_argument("--snapshot", metavar="SNAP", help="install into SNAP instead of configs/")
     a = ap.parse_args(argv)
     T = a.train
+    if a.snapshot:
+        # the shipped config and tokenizer, beside the snapshot's weights
+        # (weights_dir is relative to the config file)
+        a.to = os.path.join(a.snapshot, "reel-default")
+        os.makedirs(a.to, exist_ok=True)
+        src_cfg = a.config
+        a.config = os.path.join(a.snapshot, "reel-default.yaml")
+        shutil.copyfile(src_cfg, a.config)
+        shutil.copyfile(os.path.join(os.path.dirname(src_cfg), "reel-default", "tokenizer.model"),
+                        os.path.join(a.to, "tokenizer.model"))
     os.makedirs(a.to, exist_ok=True)
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "train", "train_dit.py"),
                     "export", "--out", os.path.join(T, "dit"), "--to", a.to, "--dtype", a.dtype],
