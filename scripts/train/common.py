@@ -139,12 +139,17 @@ class ClipLoader:
     batch(step) -> float32 [B, 3, T, H, W] in [-1, 1]; the crop of step s
     depends only on (seed, s). A batch takes its clips from one shard (picked
     at random), so only a few shards need to be decompressed at a time.
+    crop may be a list of (h, w) sizes: each step picks one, and a smaller
+    crop comes with a larger batch (batch x (largest / this)^2 crops), so
+    every step costs about the same.
     """
 
     def __init__(self, data_dir, seed, batch=1, crop=(64, 64), frames=(5, 9), hflip=True,
                  cache_shards=3, object_p=0.0):
         self.paths = list_shards(data_dir)
-        self.seed, self.batch, self.crop = seed, batch, tuple(crop)
+        self.seed, self.batch = seed, batch
+        self.crops = [tuple(c) for c in crop] if isinstance(crop[0], (tuple, list)) else [tuple(crop)]
+        self.crop = self.crops[0]
         self.frames = tuple(frames)
         self.hflip = hflip
         # With probability object_p a crop is placed around the moving object
@@ -159,20 +164,29 @@ class ClipLoader:
             self.cache.move_to_end(i)
             return self.cache[i]
         with np.load(self.paths[i], allow_pickle=False) as z:
-            v = (z["video"], z["centre"] if self.object_p > 0 else None)
+            v = (z["video"], z["centre"] if self.object_p > 0 else None, z["background_rgb"])
         self.cache[i] = v
         while len(self.cache) > self.cache_n:
             self.cache.popitem(last=False)
         return v
 
-    def batch_at(self, step):
+    def batch_at(self, step, with_mask=False):
+        """-> x, or (x, fg) with with_mask: fg float32 [B, 1, T, H, W], 1 where a
+        pixel differs from the clip's flat background (the object and its
+        anti-aliased edge), 0 elsewhere."""
         rng = step_rng(self.seed, step, 1)
-        v, centre = self.shard(int(rng.integers(len(self.paths))))
+        v, centre, bgs = self.shard(int(rng.integers(len(self.paths))))
         n, T, H, W, _ = v.shape
         t = int(self.frames[int(rng.integers(len(self.frames)))])
         ch, cw = self.crop
-        out = np.empty((self.batch, t, ch, cw, 3), np.uint8)
-        for b in range(self.batch):
+        nb = self.batch
+        if len(self.crops) > 1:
+            ch, cw = self.crops[int(rng.integers(len(self.crops)))]
+            big = max(h * w for h, w in self.crops)
+            nb = max(1, int(round(self.batch * big / (ch * cw))))
+        out = np.empty((nb, t, ch, cw, 3), np.uint8)
+        fg = np.empty((nb, 1, t, ch, cw), np.float32)
+        for b in range(nb):
             k = int(rng.integers(n))
             t0 = int(rng.integers(T - t + 1))
             y0 = int(rng.integers(H - ch + 1))
@@ -185,7 +199,9 @@ class ClipLoader:
             if self.hflip and rng.random() < 0.5:
                 c = c[:, :, ::-1]
             out[b] = c
-        return to_video_tensor(out)
+            fg[b, 0] = (np.abs(c.astype(np.int16) - bgs[k].astype(np.int16)).max(axis=-1) > 2)
+        x = to_video_tensor(out)
+        return (x, torch.from_numpy(fg)) if with_mask else x
 
 
 def to_video_tensor(u8):

@@ -142,6 +142,27 @@ def test_loader():
     if not (share_obj >= 0.9 and share_obj > share_uni + 0.2):
         return "object-centred crops show the object in %.2f of crops (uniform %.2f)" % (
             share_obj, share_uni)
+    # the object mask (stage 1b's weighted L1): exactly the pixels unlike the
+    # clip's background, the same crops as without it; mixed crop sizes keep
+    # the pixels per step (32x32 crops come 4x as many as 64x64 ones)
+    x, fg = o1.batch_at(4, with_mask=True)
+    if not torch.equal(x, o2.batch_at(4)):
+        return "with_mask changes the crops"
+    if fg.shape != (x.shape[0], 1) + tuple(x.shape[2:]) or not 0 < float(fg.mean()) < 0.9:
+        return "mask shape %s, mean %.3f" % (tuple(fg.shape), float(fg.mean()))
+    off = (x - x[:, :, :, :1, :1]).abs().amax(dim=1, keepdim=True) > 0.05
+    if bool((off & (fg == 0)).any()):
+        return "pixels far from the background outside the mask"
+    w = tv.fg_weights(fg, 10.0)
+    if not (float(w.min()) == 1.0 and float(w.max()) == 11.0 and bool((w[fg > 0] == 11).all())):
+        return "fg_weights: range %.1f..%.1f" % (float(w.min()), float(w.max()))
+    mixed = common.ClipLoader(tr, 5, 2, [(32, 32), (64, 64)], (5,), object_p=1.0)
+    sizes = {}
+    for st in range(12):
+        xb = mixed.batch_at(st)
+        sizes[tuple(xb.shape[3:])] = xb.shape[0]
+    if sizes != {(32, 32): 8, (64, 64): 2}:
+        return "mixed crops: batch per size %s" % sizes
     return None
 
 

@@ -104,9 +104,24 @@ def vae_forward(P, cfg, x, gen=None, sample=True):
     return rec, mu, logvar
 
 
-def losses(P, cfg, x, gen, a, sample=True):
+def fg_weights(fg, weight):
+    """Per-pixel L1 weights: 1 + weight on the object grown by 2 px (so the
+    halo a blurry decoder leaves around it counts as the object's)."""
+    grown = F.max_pool3d(fg, kernel_size=(1, 5, 5), stride=1, padding=(0, 2, 2))
+    return 1.0 + weight * grown
+
+
+def losses(P, cfg, x, gen, a, sample=True, fg=None):
+    """fg: the loader's object mask, or None; with a.fg_weight > 0 the L1 is
+    weighted towards the object (it covers 1-5 % of a frame: unweighted,
+    the VAE learns the flat background and returns the object as a dim
+    blob of the wrong colour)."""
     rec, mu, logvar = vae_forward(P, cfg, x, gen, sample)
-    l1 = (rec - x).abs().mean()
+    if fg is not None and a.fg_weight > 0:
+        w = fg_weights(fg, a.fg_weight)
+        l1 = ((rec - x).abs() * w).mean() / w.mean()
+    else:
+        l1 = (rec - x).abs().mean()
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
     def grads(v):
         return v[..., 1:, :] - v[..., :-1, :], v[..., :, 1:] - v[..., :, :-1]
@@ -130,22 +145,53 @@ def psnr(rec, x):
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
+def object_mask(clips_u8):
+    """uint8 [N,T,H,W,3] -> bool [N,T,H,W]: pixels unlike the frame's flat
+    background (the median of its border), grown by 2 px."""
+    c = clips_u8.astype(np.int16)
+    border = np.concatenate([c[:, :, 0], c[:, :, -1], c[:, :, :, 0], c[:, :, :, -1]], axis=2)
+    bg = np.median(border, axis=2)[:, :, None, None, :]
+    fg = torch.from_numpy((np.abs(c - bg).max(axis=-1) > 2).astype(np.float32))
+    return F.max_pool3d(fg[:, None], (1, 5, 5), 1, (0, 2, 2))[:, 0].numpy() > 0
+
+
 @torch.no_grad()
 def evaluate(P, cfg, clips_u8, chunk=2):
-    """Deterministic (z = mu) reconstruction of full clips -> (psnr, l1,
-    per-channel raw latent mean, std)."""
-    mus, se, l1s, n = [], 0.0, 0.0, 0
+    """Deterministic (z = mu) reconstruction of full clips -> dict: psnr, l1,
+    obj_psnr (PSNR over the object's pixels alone), obj_colour_err (mean
+    RGB distance, 0-255, between the true and reconstructed object pixels'
+    mean colour per frame), per-channel raw latent mean, std."""
+    mus, se, l1s, n, ose, on, cerr = [], 0.0, 0.0, 0, 0.0, 0, []
+    mask = object_mask(clips_u8)
     for i in range(0, len(clips_u8), chunk):
         x = common.to_video_tensor(clips_u8[i:i + chunk])
         rec, mu, _ = vae_forward(P, cfg, x, sample=False)
-        se += ((rec.clamp(-1, 1) - x) / 2).pow(2).sum().item()
+        d2 = ((rec.clamp(-1, 1) - x) / 2).pow(2)
+        se += d2.sum().item()
         l1s += (rec - x).abs().sum().item()
         n += x.numel()
+        m = torch.from_numpy(mask[i:i + chunk])[:, None].expand_as(d2)
+        ose += d2[m].sum().item()
+        on += int(m.sum())
+        xr = (rec.clamp(-1, 1) + 1) * 127.5
+        xt = (x + 1) * 127.5
+        for b in range(x.shape[0]):
+            for t in range(x.shape[2]):
+                mm = torch.from_numpy(mask[i + b, t])
+                if mm.any():
+                    cerr.append(float((xr[b, :, t][:, mm].mean(1) - xt[b, :, t][:, mm].mean(1)).norm()))
         mus.append(mu.permute(1, 0, 2, 3, 4).reshape(cfg["z_dim"], -1))
     m = torch.cat(mus, dim=1).double()
-    mse = se / n
-    return (10 * math.log10(1.0 / max(mse, 1e-12)), l1s / n,
-            m.mean(dim=1).tolist(), m.std(dim=1).tolist())
+    psnr_of = lambda e, k: 10 * math.log10(1.0 / max(e / max(k, 1), 1e-12))  # noqa: E731
+    return {"psnr": psnr_of(se, n), "l1": l1s / n, "obj_psnr": psnr_of(ose, on),
+            "obj_colour_err": float(np.mean(cerr)) if cerr else float("nan"),
+            "mean": m.mean(dim=1).tolist(), "std": m.std(dim=1).tolist()}
+
+
+def heldout_line(clips, ev):
+    return ("held-out: %d clips %dx%d, %d frames: PSNR %.2f dB, L1 %.4f, object PSNR %.2f dB, "
+            "object colour error %.1f" % (len(clips), clips.shape[2], clips.shape[3], clips.shape[1],
+                                          ev["psnr"], ev["l1"], ev["obj_psnr"], ev["obj_colour_err"]))
 
 
 def export(P, path, dtype, meta):
@@ -161,7 +207,8 @@ def parse(argv=None):
     ap.add_argument("--config", default=os.path.join(REPO, "configs", "reel-default.yaml"))
     common.add_data_args(ap)
     ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--crop", type=int, default=64)
+    ap.add_argument("--crop", default="64",
+                    help="crop size, or sizes: 32,64 (a step picks one; smaller crops, larger batch)")
     ap.add_argument("--frames", default="5,9")
     ap.add_argument("--object-crop-p", type=float, default=0.0,
                     help="probability that a crop is centred (with jitter) on the moving object")
@@ -170,6 +217,10 @@ def parse(argv=None):
     ap.add_argument("--wd", type=float, default=1e-4)
     ap.add_argument("--kl", type=float, default=1e-6)
     ap.add_argument("--edge", type=float, default=0.1)
+    ap.add_argument("--fg-weight", type=float, default=0.0,
+                    help="extra L1 weight on the object's pixels (grown by 2 px)")
+    ap.add_argument("--init-from", metavar="CKPT",
+                    help="start from this checkpoint's weights (fresh optimizer and schedule)")
     common.add_run_args(ap, eval_n=8)
     ap.add_argument("--eval-frames", type=int, default=9)
     ap.add_argument("--eval-ckpt", action="store_true",
@@ -179,6 +230,7 @@ def parse(argv=None):
     ap.add_argument("--test-sigkill-at", type=int, default=-1, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     a.frames = [int(f) for f in str(a.frames).split(",")]
+    a.crop = [int(c) for c in str(a.crop).split(",")]
     for f in a.frames:
         assert f >= 1 and (f - 1) % 4 == 0, "--frames must be 1 + 4k"
     return a
@@ -205,23 +257,33 @@ def main(argv=None):
             raise SystemExit("%s: no checkpoint" % ck.path)
         step, _ = ck.load(P, opt)
         clips = common.load_clips(a.heldout, a.eval_n, a.eval_frames)
-        p, l1, _, _ = evaluate(P, cfg, clips)
-        print("step %d held-out: %d clips %dx%d, %d frames: PSNR %.2f dB, L1 %.4f"
-              % (step, len(clips), clips.shape[2], clips.shape[3], clips.shape[1], p, l1))
+        print("step %d %s" % (step, heldout_line(clips, evaluate(P, cfg, clips))))
         return 0
     ck, step, _, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
-    loader = common.ClipLoader(a.data, a.seed, a.batch, (a.crop, a.crop), a.frames,
+    if step == 0 and a.init_from:
+        # a fine-tuning run: the weights of another run's checkpoint, a fresh
+        # optimizer and schedule
+        src = torch.load(a.init_from)["params"]
+        with torch.no_grad():
+            for k, v in P.items():
+                if src[k].shape != v.shape:
+                    raise SystemExit("%s: %s has shape %s, this config %s" % (
+                        a.init_from, k, list(src[k].shape), list(v.shape)))
+                v.copy_(src[k])
+        print("initialised from %s (step %d)" % (a.init_from, torch.load(a.init_from)["step"]),
+              flush=True)
+    loader = common.ClipLoader(a.data, a.seed, a.batch, [(c, c) for c in a.crop], a.frames,
                                object_p=a.object_crop_p)
     args_rec = {k: v for k, v in vars(a).items() if not k.startswith("test_")}
 
     t_start, n_done, last = time.perf_counter(), 0, {}
     while step < a.steps:
         t0 = time.perf_counter()
-        x = loader.batch_at(step)
+        x, fg = loader.batch_at(step, with_mask=True)
         lr = lr_at(a, step)
         for grp in opt.param_groups:
             grp["lr"] = lr
-        loss, parts, _, _ = losses(P, cfg, x, common.step_generator(a.seed, step, 2), a)
+        loss, parts, _, _ = losses(P, cfg, x, common.step_generator(a.seed, step, 2), a, fg=fg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = float(torch.nn.utils.clip_grad_norm_(list(P.values()), a.clip_grad))
@@ -251,15 +313,16 @@ def main(argv=None):
         return 0
 
     clips = common.load_clips(a.heldout, a.eval_n, a.eval_frames)
-    p, l1, mean, std = evaluate(P, cfg, clips)
-    print("held-out: %d clips %dx%d, %d frames: PSNR %.2f dB, L1 %.4f"
-          % (len(clips), clips.shape[2], clips.shape[3], clips.shape[1], p, l1))
+    ev = evaluate(P, cfg, clips)
+    p, l1, mean, std = ev["psnr"], ev["l1"], ev["mean"], ev["std"]
+    print(heldout_line(clips, ev))
     print("latent_mean: [%s]" % ", ".join("%.4f" % v for v in mean))
     print("latent_std:  [%s]" % ", ".join("%.4f" % v for v in std))
     recs = log.records()
     tail = recs[-10:]
     stats = {"stage": "vae", "steps": step, "latent_mean": mean, "latent_std": std,
-             "heldout_psnr_db": p, "heldout_l1": l1,
+             "heldout_psnr_db": p, "heldout_l1": l1, "heldout_object_psnr_db": ev["obj_psnr"],
+             "heldout_object_colour_err": ev["obj_colour_err"],
              "heldout": {"dir": a.heldout, "seed": a.heldout_seed, "clips": len(clips),
                          "frames": int(clips.shape[1])},
              "train_data": {"dir": a.data, "seed": a.data_seed, "n": a.n_train},
