@@ -107,13 +107,11 @@ PY = /usr/bin/python3
 .PHONY: train-default
 train-default: deps
 	$(MAKE) all
-	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 12000 --lr 2e-4 \
-	  --frames 1,1,5,9 --batch 4 --object-crop-p 0.7 --threads $(TRAIN_THREADS) --resume
-	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae-fg --init-from $(TRAIN_DIR)/vae/ckpt.pt \
-	  --steps 4000 --lr 2e-4 --fg-weight 10 --crop 32,64 --frames 1,1,5,9 --batch 4 \
-	  --object-crop-p 0.9 --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 10000 --lr 2e-4 --fg-weight 10 \
+	  --crop 32,64 --frames 1,1,5,9 --batch 4 --object-crop-p 0.8 --amp bf16 \
+	  --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
-	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae-fg \
+	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae \
 	  --audio $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS)
 	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 16000 --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/export_default.py --train $(TRAIN_DIR)

@@ -502,9 +502,9 @@ int main(void)
     const struct reel_wan_dit_config *vc = &m.dit.cfg;
     CHECK(m.family == REEL_FAMILY_OVI && m.audio.enabled, "reel-default is an ovi model with audio",
           "family %s, audio %d", reel_model_family_name(m.family), m.audio.enabled);
-    CHECK(m.dit.frame_cond && vc->in_dim == 2 * vc->out_dim + 4 && vc->in_dim == 12 &&
+    CHECK(m.dit.frame_cond && vc->in_dim == 2 * vc->out_dim + 4 && vc->in_dim == 36 &&
               vc->out_dim == m.vae.cfg.z_dim,
-          "video tower is frame-conditioned: in_dim 12 = 4 noise + 4 mask + 4 cond, "
+          "video tower is frame-conditioned: in_dim 36 = 16 noise + 4 mask + 16 cond, "
           "out_dim = VAE z",
           "frame_cond %d, in %d, out %d, z %d", m.dit.frame_cond, vc->in_dim, vc->out_dim,
           m.vae.cfg.z_dim);

@@ -63,7 +63,7 @@ import audio as audio_mod  # noqa: E402
 import captions  # noqa: E402
 import scenes  # noqa: E402
 
-VERSION = 1
+VERSION = 2   # 2: objects 0.13-0.18 of the frame (1: 0.08-0.12)
 SPLIT_ID = {"train": 0, "heldout": 1}
 _COMBOS = {}
 

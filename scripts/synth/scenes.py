@@ -231,7 +231,10 @@ class Motion:
 def sample_scene(rng, colour, shape, background, motion, seconds):
     """Draw the continuous parameters of a clip (size, start, velocity,
     gravity) for the given attributes. Uses rng; returns a dict."""
-    r = float(rng.uniform(0.08, 0.12))
+    # 17-23 px at 128x128: 4-6 latent pixels across after the VAE's 8x
+    # downsampling, so a square's corners or a star's points survive it
+    # (at 10-15 px a small VAE returned every shape as a round blob)
+    r = float(rng.uniform(0.13, 0.18))
     ext = shape_extent(shape, r)
     lo = (ext[0], ext[1])
     hi = (1.0 - ext[2], 1.0 - ext[3])

@@ -118,9 +118,14 @@ def ensure_dataset(out, n, seed, split, size=128, fps=16, seconds=3.0):
         with open(idx) as f:
             d = json.load(f)
         m = d.get("meta", {})
+        import make_dataset as md
         if (d.get("n", 0) >= n and m.get("seed") == seed and m.get("split") == split
-                and m.get("size") == size):
+                and m.get("size") == size and m.get("version") == md.VERSION):
             return out
+        # another generator version or seed: remake it (its shards only)
+        for f in os.listdir(out):
+            if f.endswith(".npz") or f == "index.json":
+                os.remove(os.path.join(out, f))
     import make_dataset as md
     md.make_dataset(out, n, seed=seed, split=split, size=size, fps=fps, seconds=seconds)
     return out

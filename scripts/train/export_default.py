@@ -6,7 +6,7 @@ configs/reel-default/ (the files `make demo` renders with).
     export_default.py --train DIR --snapshot SNAP     (a running training, beside the shipped model)
 
 Takes from the training directory DIR (what `make train-default` fills):
-  DIR/vae-fg/vae.safetensors                       stage 1 (f16, after the object fine-tune)
+  DIR/vae/vae.safetensors                          stage 1 (f16)
   DIR/audio/audio_vae.safetensors, vocoder.safetensors   stage 2 (f16)
   DIR/dit/ckpt.pt  -> fusion.safetensors, text_encoder.safetensors (EMA, bf16)
 and the tokenizer the text encoder was trained with. It writes the video
@@ -74,7 +74,7 @@ def main(argv=None):
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "train", "train_dit.py"),
                     "export", "--out", os.path.join(T, "dit"), "--to", a.to, "--dtype", a.dtype],
                    check=True)
-    for src, name in ((os.path.join(T, "vae-fg", "vae.safetensors"), "vae.safetensors"),
+    for src, name in ((os.path.join(T, "vae", "vae.safetensors"), "vae.safetensors"),
                       (os.path.join(T, "audio", "audio_vae.safetensors"), "audio_vae.safetensors"),
                       (os.path.join(T, "audio", "vocoder.safetensors"), "vocoder.safetensors")):
         shutil.copyfile(src, os.path.join(a.to, name + ".tmp"))
@@ -92,7 +92,6 @@ def main(argv=None):
 
     record = {
         "vae": load_json(os.path.join(T, "vae", "stats.json")),
-        "vae_object_finetune": load_json(os.path.join(T, "vae-fg", "stats.json")),
         "audio": load_json(os.path.join(T, "audio", "stats.json")),
         "dit": {"prep": prep, "export": load_json(os.path.join(T, "dit", "export.json"))},
     }

@@ -218,9 +218,8 @@ def cmd_prepare(a):
     import make_dataset as md
     os.makedirs(a.out, exist_ok=True)
     data = a.data or os.path.join(a.out, "data")
-    if not os.path.exists(os.path.join(data, "index.json")):
-        md.make_dataset(data, a.n_train, seed=a.data_seed, split="train", size=SIZE, fps=FPS,
-                        seconds=SECONDS)
+    common.ensure_dataset(data, a.n_train, a.data_seed, "train", size=SIZE, fps=FPS,
+                          seconds=SECONDS)
     mc = common.load_model_config(a.config)
     lines, by_combo = all_captions()
     ids = tokenize(a.reel, a.tokenizer, lines)

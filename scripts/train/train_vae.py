@@ -116,7 +116,9 @@ def losses(P, cfg, x, gen, a, sample=True, fg=None):
     weighted towards the object (it covers 1-5 % of a frame: unweighted,
     the VAE learns the flat background and returns the object as a dim
     blob of the wrong colour)."""
-    rec, mu, logvar = vae_forward(P, cfg, x, gen, sample)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=getattr(a, "amp", "off") == "bf16"):
+        rec, mu, logvar = vae_forward(P, cfg, x, gen, sample)
+    rec, mu, logvar = rec.float(), mu.float(), logvar.float()
     if fg is not None and a.fg_weight > 0:
         w = fg_weights(fg, a.fg_weight)
         l1 = ((rec - x).abs() * w).mean() / w.mean()
@@ -219,6 +221,9 @@ def parse(argv=None):
     ap.add_argument("--edge", type=float, default=0.1)
     ap.add_argument("--fg-weight", type=float, default=0.0,
                     help="extra L1 weight on the object's pixels (grown by 2 px)")
+    ap.add_argument("--amp", choices=("bf16", "off"), default="off",
+                    help="bf16 autocast of the convolutions (oneDNN): at dim 16 a 9-frame step "
+                         "takes 1.19 s instead of 1.86")
     ap.add_argument("--init-from", metavar="CKPT",
                     help="start from this checkpoint's weights (fresh optimizer and schedule)")
     common.add_run_args(ap, eval_n=8)
@@ -239,7 +244,7 @@ def parse(argv=None):
 def main(argv=None):
     a = parse(argv)
     os.makedirs(a.out, exist_ok=True)
-    common.setup_torch(a.threads, a.seed)
+    common.setup_torch(a.threads, a.seed, blas_threads=1)
     model_cfg = common.load_model_config(a.config)
     cfg = mg_cfg = common.vae_cfg(model_cfg)
     data_root = os.path.join(os.path.dirname(os.path.abspath(a.out)), "data")
