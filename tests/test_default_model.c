@@ -552,8 +552,8 @@ int main(void)
               "%d video, %d audio of %d", k.video, k.audio, k.tensors);
         const struct reel_tensor *pe =
             reel_weights_find(w[W_FUSION], "video_model.patch_embedding.weight");
-        CHECK(pe && pe->ndim == 5 && pe->shape[0] == vc->dim && pe->shape[1] == 12,
-              "fusion: video patch embedding takes 12 channels (frame conditioning)", "%s",
+        CHECK(pe && pe->ndim == 5 && pe->shape[0] == vc->dim && pe->shape[1] == vc->in_dim && vc->in_dim == 36,
+              "fusion: video patch embedding takes 36 channels (16 noise + 4 mask + 16 cond)", "%s",
               pe ? "another shape" : "missing");
     }
     if (w[W_VAE]) {
