@@ -107,8 +107,8 @@ PY = /usr/bin/python3
 .PHONY: train-default
 train-default: deps
 	$(MAKE) all
-	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 10000 --lr 2e-4 --fg-weight 10 \
-	  --crop 32,64 --frames 1,1,5,9 --batch 4 --object-crop-p 0.8 --amp bf16 \
+	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 8000 --lr 2e-4 --fg-weight 10 \
+	  --crop 32,64 --frames 1,1,5,9,17,45 --batch 4 --object-crop-p 0.8 --amp bf16 \
 	  --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae \

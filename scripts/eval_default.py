@@ -34,6 +34,12 @@ before the last is
 
     eval-frames: i2v_first_psnr=X flf_first_psnr=X flf_last_psnr=X min_psnr=X n=N
 
+--vae-ceiling N scores N held-out ground-truth clips of the prompts after
+the model's VAE round trip alone (no DiT, no sampler): the ceiling of any
+render with that VAE; ends with
+
+    eval-vae: colour_acc=X shape_acc=X coherent=X sync_1f=X n=N
+
 Exit status: 0 done, 2 bad arguments or prompts, 1 a render or decode failed.
 """
 import argparse
@@ -200,11 +206,11 @@ def model_config_path(model):
     return os.path.join(ROOT, "configs", model + ".yaml")
 
 
-def vae_round_trip(cfg_path, images, tool):
-    """images uint8 [N,H,W,3] -> each as a one-frame clip through the model's
-    VAE encoder and decoder (tests/tool_vae_encode --recon, reel's C VAE):
-    uint8 [N,H,W,3]. The first latent frame of a Wan VAE sees the first
-    video frame alone, so this is what a render can at best give back."""
+def vae_round_trip(cfg_path, clips, tool, weights=None):
+    """clips uint8 [N,T,H,W,3] -> the same through the model's VAE encoder
+    and decoder (tests/tool_vae_encode --recon, reel's C VAE; z = mu):
+    uint8 [N,T',H,W,3], T' the frames the latent decodes to (T for 1 + 4k).
+    weights: another VAE file of the config's architecture."""
     import yaml
     sys.path.insert(0, os.path.join(HERE, "train"))
     import common  # torch-backed safetensors I/O of the training scripts
@@ -215,9 +221,10 @@ def vae_round_trip(cfg_path, images, tool):
     kw = {k: v[k] for k in ("dim", "z_dim", "dim_mult", "num_res_blocks")}
     kw["attn_scales"] = v.get("attn_scales", [])
     kw["temperal_downsample"] = v.get("temporal_downsample", [False, True, True])
-    weights = os.path.join(os.path.dirname(os.path.abspath(cfg_path)), mc["weights_dir"], v["weights"])
-    x = images.astype(np.float32) / 127.5 - 1.0
-    x = x.transpose(0, 3, 1, 2)[:, :, None]          # [N, 3, 1, H, W]
+    weights = weights or os.path.join(os.path.dirname(os.path.abspath(cfg_path)), mc["weights_dir"],
+                                      v["weights"])
+    x = clips.astype(np.float32) / 127.5 - 1.0
+    x = x.transpose(0, 4, 1, 2, 3)                   # [N, 3, T, H, W]
     with tempfile.TemporaryDirectory(prefix="reel-eval-rt-") as td:
         src, dst = os.path.join(td, "in.safetensors"), os.path.join(td, "out.safetensors")
         common.st_save(src, {"video": torch.from_numpy(np.ascontiguousarray(x))})
@@ -226,8 +233,35 @@ def vae_round_trip(cfg_path, images, tool):
         if r.returncode:
             raise RuntimeError("%s: %s" % (tool, r.stderr.strip()))
         T, _ = common.st_load(dst)
-    rec = T["recon"].numpy()[:, :, 0].transpose(0, 2, 3, 1)
+    rec = T["recon"].numpy().transpose(0, 2, 3, 4, 1)
     return np.clip(np.round((rec + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def vae_ceiling(a, prompts):
+    """The best any DiT could score with this VAE: held-out synthetic clips
+    of the prompts (ground truth, with their own sound) sent through the
+    VAE and scored like renders. Returns (summary, per-clip records)."""
+    sys.path.insert(0, os.path.join(HERE, "synth"))
+    import make_dataset as md
+    import yaml
+    cfg_path = model_config_path(a.model)
+    with open(cfg_path) as f:
+        d = yaml.safe_load(f)["defaults"]
+    (W, H), fps, F = d["size"], d["fps"], d["frames"]
+    recs = []
+    for i, (prompt, attrs) in enumerate(prompts[:a.vae_ceiling]):
+        combo = tuple(attrs[k] for k in captions.ATTRS)
+        clip = md.generate_clip(FRAMES_SEED, "heldout", i, size=W, fps=fps, seconds=F / fps,
+                                combo=combo)
+        rt = vae_round_trip(cfg_path, clip["video"][None, :F], a.vae_tool, a.vae_weights)[0]
+        audio = clip["audio"][:int(round(F / fps * AUDIO_SR))].astype(np.float32)
+        r = eval_metrics.evaluate_clip(rt, fps, audio, AUDIO_SR, attrs)
+        r.update(prompt=prompt, vae_psnr=round(psnr_u8(rt, clip["video"][:F]), 2))
+        recs.append(r)
+        print("eval: vae [%d/%d] colour=%s shape=%s coherent=%d sync=%d/%d psnr %.1f  %s" % (
+            i + 1, min(a.vae_ceiling, len(prompts)), r["colour"], r["shape"], r["coherent"],
+            r["sync_matched"], r["sync_expected"], r["vae_psnr"], prompt), file=sys.stderr, flush=True)
+    return eval_metrics.summarise(recs), recs
 
 
 def psnr_u8(a, b):
@@ -257,7 +291,8 @@ def eval_frames(a, prompts, out_dir, sets):
         first, last = clip["video"][0], clip["video"][F - 1]
         md.write_png(os.path.join(out_dir, "given_%03d_first.png" % i), first)
         md.write_png(os.path.join(out_dir, "given_%03d_last.png" % i), last)
-        rt_first, rt_last = vae_round_trip(cfg_path, np.stack([first, last]), a.vae_tool)
+        rt_first, rt_last = vae_round_trip(cfg_path, np.stack([first, last])[:, None],
+                                           a.vae_tool)[:, 0]
         rec = {"prompt": prompt}
         for name, images in (("i2v", {"image": "given_%03d_first.png" % i}),
                              ("flf", {"image": "given_%03d_first.png" % i,
@@ -317,6 +352,10 @@ def main(argv=None):
                          "prompts) and report the PSNR of the given frames")
     ap.add_argument("--frames-only", action="store_true",
                     help="only the --frames renders; the last line is the eval-frames line")
+    ap.add_argument("--vae-ceiling", type=int, default=0, metavar="N",
+                    help="score N held-out ground-truth clips after the VAE round trip alone "
+                         "(no DiT: the best a render can reach with this VAE) and exit")
+    ap.add_argument("--vae-weights", help="with --vae-ceiling: a VAE file other than the model's")
     ap.add_argument("--vae-tool", default=os.path.join(ROOT, "build", "tests", "tool_vae_encode"),
                     help="the VAE round trip of --frames")
     ap.add_argument("--json", help="per-clip results (default: OUT/eval.json when --out)")
@@ -362,6 +401,18 @@ def main(argv=None):
 
     out_dir = os.path.abspath(a.out) if a.out else tempfile.mkdtemp(prefix="reel-eval-")
     os.makedirs(out_dir, exist_ok=True)
+    if a.vae_ceiling > 0:
+        try:
+            s, recs = vae_ceiling(a, prompts)
+        except (RuntimeError, OSError) as e:
+            print("eval_default: %s" % e, file=sys.stderr)
+            return 1
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"summary": s, "clips": recs}, f, indent=1, default=str)
+        print("eval-vae: colour_acc=%s shape_acc=%s coherent=%s sync_1f=%s n=%d" % (
+            fmt(s["colour_acc"]), fmt(s["shape_acc"]), fmt(s["coherent"]), fmt(s["sync_1f"]), s["n"]))
+        return 0
     if a.frames_only and a.frames <= 0:
         ap.error("--frames-only needs --frames N")
     results, times, frames = [], [], None

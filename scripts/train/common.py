@@ -146,11 +146,12 @@ class ClipLoader:
     at random), so only a few shards need to be decompressed at a time.
     crop may be a list of (h, w) sizes: each step picks one, and a smaller
     crop comes with a larger batch (batch x (largest / this)^2 crops), so
-    every step costs about the same.
+    every step costs about the same; clips longer than frame_budget frames
+    come fewer to a batch in proportion (at least one).
     """
 
     def __init__(self, data_dir, seed, batch=1, crop=(64, 64), frames=(5, 9), hflip=True,
-                 cache_shards=3, object_p=0.0):
+                 cache_shards=3, object_p=0.0, frame_budget=9):
         self.paths = list_shards(data_dir)
         self.seed, self.batch = seed, batch
         self.crops = [tuple(c) for c in crop] if isinstance(crop[0], (tuple, list)) else [tuple(crop)]
@@ -162,6 +163,7 @@ class ClipLoader:
         # of a 128x128 clip is mostly flat background, and the VAE then learns
         # the object slowly.
         self.object_p = float(object_p)
+        self.frame_budget = frame_budget
         self.cache, self.cache_n = OrderedDict(), cache_shards
 
     def shard(self, i):
@@ -189,6 +191,8 @@ class ClipLoader:
             ch, cw = self.crops[int(rng.integers(len(self.crops)))]
             big = max(h * w for h, w in self.crops)
             nb = max(1, int(round(self.batch * big / (ch * cw))))
+        if t > self.frame_budget:
+            nb = max(1, int(round(nb * self.frame_budget / t)))
         out = np.empty((nb, t, ch, cw, 3), np.uint8)
         fg = np.empty((nb, 1, t, ch, cw), np.float32)
         for b in range(nb):

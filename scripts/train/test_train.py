@@ -163,6 +163,14 @@ def test_loader():
         sizes[tuple(xb.shape[3:])] = xb.shape[0]
     if sizes != {(32, 32): 8, (64, 64): 2}:
         return "mixed crops: batch per size %s" % sizes
+    # long clips come fewer to a batch (about frame_budget frames' worth), at least one
+    longc = common.ClipLoader(tr, 5, 4, (32, 32), (9, 45), frame_budget=9)
+    per_t = {}
+    for st in range(12):
+        xb = longc.batch_at(st)
+        per_t[xb.shape[2]] = xb.shape[0]
+    if per_t != {9: 4, 45: 1}:
+        return "long clips: batch per length %s" % per_t
     return None
 
 
