@@ -206,60 +206,66 @@ def model_config_path(model):
     return os.path.join(ROOT, "configs", model + ".yaml")
 
 
+def _train_common():
+    """scripts/train/common (torch-backed; imported only by the modes that
+    run the VAE, so a plain evaluation starts without torch)."""
+    sys.path.insert(0, os.path.join(HERE, "train"))
+    import common
+    return common
+
+
+def model_defaults(cfg_path):
+    """(width, height, fps, frames) of a model config's defaults."""
+    import yaml
+    with open(cfg_path) as f:
+        d = yaml.safe_load(f)["defaults"]
+    (W, H), fps, F = d["size"], d["fps"], d["frames"]
+    return W, H, fps, F
+
+
+def heldout_clip(i, attrs, size, fps, frames):
+    """Held-out synthetic clip i of the prompt's attributes (FRAMES_SEED):
+    the ground truth the --frames and --vae-ceiling modes start from."""
+    sys.path.insert(0, os.path.join(HERE, "synth"))
+    import make_dataset as md
+    combo = tuple(attrs[k] for k in captions.ATTRS)
+    return md.generate_clip(FRAMES_SEED, "heldout", i, size=size, fps=fps, seconds=frames / fps,
+                            combo=combo)
+
+
 def vae_round_trip(cfg_path, clips, tool, weights=None):
     """clips uint8 [N,T,H,W,3] -> the same through the model's VAE encoder
-    and decoder (tests/tool_vae_encode --recon, reel's C VAE; z = mu):
-    uint8 [N,T',H,W,3], T' the frames the latent decodes to (T for 1 + 4k).
-    weights: another VAE file of the config's architecture."""
-    import yaml
-    sys.path.insert(0, os.path.join(HERE, "train"))
-    import common  # torch-backed safetensors I/O of the training scripts
-    import torch
-    with open(cfg_path) as f:
-        mc = yaml.safe_load(f)
-    v = mc["vae"]
-    kw = {k: v[k] for k in ("dim", "z_dim", "dim_mult", "num_res_blocks")}
-    kw["attn_scales"] = v.get("attn_scales", [])
-    kw["temperal_downsample"] = v.get("temporal_downsample", [False, True, True])
+    and decoder (common.c_vae: reel's C VAE, z = mu): uint8 [N,T',H,W,3],
+    T' the frames the latent decodes to (T for 1 + 4k). weights: another
+    VAE file of the config's architecture."""
+    common = _train_common()
+    mc = common.load_model_config(cfg_path)
+    if int(mc["vae"]["version"]) != 21:
+        raise RuntimeError("%s: the VAE round trip is for Wan2.1 VAEs (version %s)" % (
+            cfg_path, mc["vae"]["version"]))
     weights = weights or os.path.join(os.path.dirname(os.path.abspath(cfg_path)), mc["weights_dir"],
-                                      v["weights"])
-    x = clips.astype(np.float32) / 127.5 - 1.0
-    x = x.transpose(0, 4, 1, 2, 3)                   # [N, 3, T, H, W]
-    with tempfile.TemporaryDirectory(prefix="reel-eval-rt-") as td:
-        src, dst = os.path.join(td, "in.safetensors"), os.path.join(td, "out.safetensors")
-        common.st_save(src, {"video": torch.from_numpy(np.ascontiguousarray(x))})
-        r = subprocess.run([tool, "--recon", str(v["version"]), json.dumps(kw), weights, src, dst],
-                           capture_output=True, text=True)
-        if r.returncode:
-            raise RuntimeError("%s: %s" % (tool, r.stderr.strip()))
-        T, _ = common.st_load(dst)
-    rec = T["recon"].numpy().transpose(0, 2, 3, 4, 1)
-    return np.clip(np.round((rec + 1.0) * 127.5), 0, 255).astype(np.uint8)
+                                      mc["vae"]["weights"])
+    x = (clips.astype(np.float32) / 127.5 - 1.0).transpose(0, 4, 1, 2, 3)   # [N, 3, T, H, W]
+    _, rec = common.c_vae(common.vae_cfg(mc), weights, x, recon=True, tool=tool)
+    return np.clip(np.round((rec.transpose(0, 2, 3, 4, 1) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def vae_ceiling(a, prompts):
     """The best any DiT could score with this VAE: held-out synthetic clips
     of the prompts (ground truth, with their own sound) sent through the
     VAE and scored like renders. Returns (summary, per-clip records)."""
-    sys.path.insert(0, os.path.join(HERE, "synth"))
-    import make_dataset as md
-    import yaml
     cfg_path = model_config_path(a.model)
-    with open(cfg_path) as f:
-        d = yaml.safe_load(f)["defaults"]
-    (W, H), fps, F = d["size"], d["fps"], d["frames"]
-    recs = []
-    for i, (prompt, attrs) in enumerate(prompts[:a.vae_ceiling]):
-        combo = tuple(attrs[k] for k in captions.ATTRS)
-        clip = md.generate_clip(FRAMES_SEED, "heldout", i, size=W, fps=fps, seconds=F / fps,
-                                combo=combo)
+    W, _, fps, F = model_defaults(cfg_path)
+    recs, todo = [], prompts[:a.vae_ceiling]
+    for i, (prompt, attrs) in enumerate(todo):
+        clip = heldout_clip(i, attrs, W, fps, F)
         rt = vae_round_trip(cfg_path, clip["video"][None, :F], a.vae_tool, a.vae_weights)[0]
         audio = clip["audio"][:int(round(F / fps * AUDIO_SR))].astype(np.float32)
         r = eval_metrics.evaluate_clip(rt, fps, audio, AUDIO_SR, attrs)
         r.update(prompt=prompt, vae_psnr=round(psnr_u8(rt, clip["video"][:F]), 2))
         recs.append(r)
         print("eval: vae [%d/%d] colour=%s shape=%s coherent=%d sync=%d/%d psnr %.1f  %s" % (
-            i + 1, min(a.vae_ceiling, len(prompts)), r["colour"], r["shape"], r["coherent"],
+            i + 1, len(todo), r["colour"], r["shape"], r["coherent"],
             r["sync_matched"], r["sync_expected"], r["vae_psnr"], prompt), file=sys.stderr, flush=True)
     return eval_metrics.summarise(recs), recs
 
@@ -276,18 +282,13 @@ def eval_frames(a, prompts, out_dir, sets):
     round trip. Returns (summary, per-clip records)."""
     sys.path.insert(0, os.path.join(HERE, "synth"))
     import make_dataset as md
-    import yaml
     cfg_path = model_config_path(a.model)
-    with open(cfg_path) as f:
-        d = yaml.safe_load(f)["defaults"]
-    (W, H), fps, F = d["size"], d["fps"], d["frames"]
+    W, H, fps, F = model_defaults(cfg_path)
     if W != H:
         raise RuntimeError("%s: --frames needs a square default size" % cfg_path)
     recs, todo = [], prompts[:a.frames]
     for i, (prompt, attrs) in enumerate(todo):
-        combo = tuple(attrs[k] for k in captions.ATTRS)
-        clip = md.generate_clip(FRAMES_SEED, "heldout", i, size=W, fps=fps, seconds=F / fps,
-                                combo=combo)
+        clip = heldout_clip(i, attrs, W, fps, F)
         first, last = clip["video"][0], clip["video"][F - 1]
         md.write_png(os.path.join(out_dir, "given_%03d_first.png" % i), first)
         md.write_png(os.path.join(out_dir, "given_%03d_last.png" % i), last)
@@ -357,7 +358,7 @@ def main(argv=None):
                          "(no DiT: the best a render can reach with this VAE) and exit")
     ap.add_argument("--vae-weights", help="with --vae-ceiling: a VAE file other than the model's")
     ap.add_argument("--vae-tool", default=os.path.join(ROOT, "build", "tests", "tool_vae_encode"),
-                    help="the VAE round trip of --frames")
+                    help="the VAE round trip of --frames and --vae-ceiling")
     ap.add_argument("--json", help="per-clip results (default: OUT/eval.json when --out)")
     ap.add_argument("--write-prompts", metavar="FILE", help="write the default prompt list and exit")
     ap.add_argument("--score", metavar="MP4", help="score one existing file and exit")
@@ -399,8 +400,6 @@ def main(argv=None):
     if a.steps:
         sets.append("sampler.steps=%d" % a.steps)
 
-    out_dir = os.path.abspath(a.out) if a.out else tempfile.mkdtemp(prefix="reel-eval-")
-    os.makedirs(out_dir, exist_ok=True)
     if a.vae_ceiling > 0:
         try:
             s, recs = vae_ceiling(a, prompts)
@@ -413,6 +412,8 @@ def main(argv=None):
         print("eval-vae: colour_acc=%s shape_acc=%s coherent=%s sync_1f=%s n=%d" % (
             fmt(s["colour_acc"]), fmt(s["shape_acc"]), fmt(s["coherent"]), fmt(s["sync_1f"]), s["n"]))
         return 0
+    out_dir = os.path.abspath(a.out) if a.out else tempfile.mkdtemp(prefix="reel-eval-")
+    os.makedirs(out_dir, exist_ok=True)
     if a.frames_only and a.frames <= 0:
         ap.error("--frames-only needs --frames N")
     results, times, frames = [], [], None

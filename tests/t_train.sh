@@ -1,7 +1,7 @@
 #!/bin/sh
 # Training of the default model (scripts/train, issue 6): the VAE used for
 # training reproduces the official golden file, checkpoint/resume is
-# bit-identical after SIGTERM and SIGKILL, 20 steps lower the loss, and the
+# bit-identical after SIGTERM and SIGKILL, 30 steps lower the loss, and the
 # exported weights have reel's tensor table and load in `reel info`.
 # scripts/train/test_train.py prints the ok/FAIL lines (about 30-60 s).
 cd "$(dirname "$0")/.." || exit 1

@@ -149,7 +149,9 @@ def stack_clips(clips, meta):
 def write_npz(path, arrays, level=1):
     """Like np.savez_compressed, but byte-reproducible (fixed timestamps,
     sorted names) and at a chosen deflate level."""
-    tmp = path + ".tmp"
+    # per-process temp name: two training stages may make the same (identical)
+    # dataset at once; each renames its own complete file into place
+    tmp = "%s.%d.tmp" % (path, os.getpid())
     with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
         for name in sorted(arrays):
             buf = io.BytesIO()

@@ -19,6 +19,7 @@ import os
 import random
 import signal
 import struct
+import subprocess
 import sys
 import time
 from collections import OrderedDict
@@ -108,17 +109,42 @@ def vae_cfg(model_cfg):
             "dropout": 0.0}
 
 
+VAE_TOOL = os.path.join(REPO, "build", "tests", "tool_vae_encode")
+
+
+def c_vae(vcfg, weights, videos, threads=0, recon=False, tool=VAE_TOOL):
+    """videos float32 [N, 3, T, H, W] in [-1, 1] through reel's own C Wan2.1 VAE
+    (tests/tool_vae_encode; vcfg as vae_cfg gives it) -> (raw mu
+    [N, z, T', H/8, W/8], and with recon the decoded clips [N, 3, T'', H, W]
+    clamped to [-1, 1], else None). Raises RuntimeError with the tool's
+    message when it fails."""
+    import tempfile
+    kw = {k: vcfg[k] for k in ("dim", "z_dim", "dim_mult", "num_res_blocks", "attn_scales",
+                                "temperal_downsample")}
+    with tempfile.TemporaryDirectory(prefix="reel-vae-") as tmp:
+        src, dst = os.path.join(tmp, "in.safetensors"), os.path.join(tmp, "out.safetensors")
+        st_save(src, {"video": torch.from_numpy(np.ascontiguousarray(videos, dtype=np.float32))})
+        r = subprocess.run([tool] + (["--recon"] if recon else []) +
+                           ["21", json.dumps(kw), weights, src, dst, str(threads)],
+                           capture_output=True, text=True)
+        if r.returncode:
+            # the tool's own message names itself
+            raise RuntimeError(r.stderr.strip() or "%s: exit %d" % (tool, r.returncode))
+        T, _ = st_load(dst)
+    return T["mu"].numpy(), (T["recon"].numpy() if recon else None)
+
+
 # ----------------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------------
 def ensure_dataset(out, n, seed, split, size=128, fps=16, seconds=3.0):
     """Make the synth dataset in `out` unless its index.json says it is there."""
+    import make_dataset as md
     idx = os.path.join(out, "index.json")
     if os.path.exists(idx):
         with open(idx) as f:
             d = json.load(f)
         m = d.get("meta", {})
-        import make_dataset as md
         if (d.get("n", 0) >= n and m.get("seed") == seed and m.get("split") == split
                 and m.get("size") == size and m.get("version") == md.VERSION):
             return out
@@ -126,7 +152,6 @@ def ensure_dataset(out, n, seed, split, size=128, fps=16, seconds=3.0):
         for f in os.listdir(out):
             if f.endswith(".npz") or f == "index.json":
                 os.remove(os.path.join(out, f))
-    import make_dataset as md
     md.make_dataset(out, n, seed=seed, split=split, size=size, fps=fps, seconds=seconds)
     return out
 
@@ -136,6 +161,13 @@ def list_shards(d):
     if not names:
         raise FileNotFoundError("no .npz shards in %s" % d)
     return [os.path.join(d, f) for f in names]
+
+
+def object_pixels(u8, bg):
+    """bool [..., H, W]: the pixels of u8 [..., H, W, 3] that differ from the
+    flat background colour bg (broadcast to [..., 1, 1, 3]) by more than 2 in
+    some channel - the object and its anti-aliased edge."""
+    return np.abs(u8.astype(np.int16) - np.asarray(bg).astype(np.int16)).max(axis=-1) > 2
 
 
 class ClipLoader:
@@ -194,7 +226,7 @@ class ClipLoader:
         if t > self.frame_budget:
             nb = max(1, int(round(nb * self.frame_budget / t)))
         out = np.empty((nb, t, ch, cw, 3), np.uint8)
-        fg = np.empty((nb, 1, t, ch, cw), np.float32)
+        fg = np.empty((nb, 1, t, ch, cw), np.float32) if with_mask else None
         for b in range(nb):
             k = int(rng.integers(n))
             t0 = int(rng.integers(T - t + 1))
@@ -208,7 +240,8 @@ class ClipLoader:
             if self.hflip and rng.random() < 0.5:
                 c = c[:, :, ::-1]
             out[b] = c
-            fg[b, 0] = (np.abs(c.astype(np.int16) - bgs[k].astype(np.int16)).max(axis=-1) > 2)
+            if with_mask:
+                fg[b, 0] = object_pixels(c, bgs[k])
         x = to_video_tensor(out)
         return (x, torch.from_numpy(fg)) if with_mask else x
 

@@ -191,23 +191,11 @@ def all_captions():
     return lines, by_combo
 
 
-VAE_KW = ("dim", "z_dim", "dim_mult", "num_res_blocks", "attn_scales")
-
-
 def c_vae_encode(a, vcfg, videos):
     """videos float32 [N, 3, T, H, W] in [-1, 1] -> raw mu [N, z, T', H/8, W/8] through
-    reel's own C encoder (tests/tool_vae_encode: the latents reel computes, and
-    much faster than PyTorch's CPU conv3d; `prepare` prints its s/clip)."""
-    import tempfile
-    kw = {k: vcfg[k] for k in VAE_KW}
-    kw["temperal_downsample"] = vcfg["temperal_downsample"]
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = os.path.join(tmp, "in.safetensors"), os.path.join(tmp, "out.safetensors")
-        common.st_save(src, {"video": torch.from_numpy(np.ascontiguousarray(videos))})
-        subprocess.run([a.encoder, "21", json.dumps(kw), a.vae_weights, src, dst,
-                        str(a.threads)], check=True)
-        T, _ = common.st_load(dst)
-    return T["mu"].numpy()
+    reel's own C encoder (common.c_vae: the latents reel computes, and much
+    faster than PyTorch's CPU conv3d; `prepare` prints its s/clip)."""
+    return common.c_vae(vcfg, a.vae_weights, videos, a.threads, tool=a.encoder)[0]
 
 
 def cmd_prepare(a):
@@ -495,8 +483,7 @@ def parse(argv=None):
             p.add_argument("--n-train", type=int, default=1024)
             p.add_argument("--n-cond", type=int, default=384,
                            help="clips that also get the three frame-conditioning encodes")
-            p.add_argument("--encoder", default=os.path.join(REPO, "build", "tests",
-                                                             "tool_vae_encode"))
+            p.add_argument("--encoder", default=common.VAE_TOOL)
             p.add_argument("--data-seed", type=int, default=11)
             p.add_argument("--reel", default=os.path.join(REPO, "build", "reel"))
             p.add_argument("--tokenizer",

@@ -104,11 +104,15 @@ def vae_forward(P, cfg, x, gen=None, sample=True):
     return rec, mu, logvar
 
 
+def grow_object(fg):
+    """Object mask float [N, 1, T, H, W] grown by 2 px, so the halo a blurry
+    decoder leaves around the object counts as the object's."""
+    return F.max_pool3d(fg, kernel_size=(1, 5, 5), stride=1, padding=(0, 2, 2))
+
+
 def fg_weights(fg, weight):
-    """Per-pixel L1 weights: 1 + weight on the object grown by 2 px (so the
-    halo a blurry decoder leaves around it counts as the object's)."""
-    grown = F.max_pool3d(fg, kernel_size=(1, 5, 5), stride=1, padding=(0, 2, 2))
-    return 1.0 + weight * grown
+    """Per-pixel L1 weights: 1 + weight on the grown object."""
+    return 1.0 + weight * grow_object(fg)
 
 
 def losses(P, cfg, x, gen, a, sample=True, fg=None):
@@ -116,7 +120,7 @@ def losses(P, cfg, x, gen, a, sample=True, fg=None):
     weighted towards the object (it covers 1-5 % of a frame: unweighted,
     the VAE learns the flat background and returns the object as a dim
     blob of the wrong colour)."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=getattr(a, "amp", "off") == "bf16"):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
         rec, mu, logvar = vae_forward(P, cfg, x, gen, sample)
     rec, mu, logvar = rec.float(), mu.float(), logvar.float()
     if fg is not None and a.fg_weight > 0:
@@ -150,11 +154,11 @@ def psnr(rec, x):
 def object_mask(clips_u8):
     """uint8 [N,T,H,W,3] -> bool [N,T,H,W]: pixels unlike the frame's flat
     background (the median of its border), grown by 2 px."""
-    c = clips_u8.astype(np.int16)
+    c = clips_u8
     border = np.concatenate([c[:, :, 0], c[:, :, -1], c[:, :, :, 0], c[:, :, :, -1]], axis=2)
     bg = np.median(border, axis=2)[:, :, None, None, :]
-    fg = torch.from_numpy((np.abs(c - bg).max(axis=-1) > 2).astype(np.float32))
-    return F.max_pool3d(fg[:, None], (1, 5, 5), 1, (0, 2, 2))[:, 0].numpy() > 0
+    fg = torch.from_numpy(common.object_pixels(c, bg).astype(np.float32))
+    return grow_object(fg[:, None])[:, 0].numpy() > 0
 
 
 @torch.no_grad()
@@ -268,15 +272,15 @@ def main(argv=None):
     if step == 0 and a.init_from:
         # a fine-tuning run: the weights of another run's checkpoint, a fresh
         # optimizer and schedule
-        src = torch.load(a.init_from)["params"]
+        init = torch.load(a.init_from)
+        src = init["params"]
         with torch.no_grad():
             for k, v in P.items():
                 if src[k].shape != v.shape:
                     raise SystemExit("%s: %s has shape %s, this config %s" % (
                         a.init_from, k, list(src[k].shape), list(v.shape)))
                 v.copy_(src[k])
-        print("initialised from %s (step %d)" % (a.init_from, torch.load(a.init_from)["step"]),
-              flush=True)
+        print("initialised from %s (step %d)" % (a.init_from, init["step"]), flush=True)
     loader = common.ClipLoader(a.data, a.seed, a.batch, [(c, c) for c in a.crop], a.frames,
                                object_p=a.object_crop_p)
     args_rec = {k: v for k, v in vars(a).items() if not k.startswith("test_")}
