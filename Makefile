@@ -99,9 +99,10 @@ clean-default-model:
 # --- training the default model (scripts/train/README.md) ---
 # About 8 hours of a 2-core CPU in all, in stages, each resumable: run it
 # again after a stop and every stage continues from its last checkpoint (a
-# finished stage only re-exports). State lives in TRAIN_DIR, outside the
-# checkout, so a fresh clone of the work tree does not lose it.
-TRAIN_DIR ?= /var/tmp/reel-train
+# finished stage only re-exports). State lives in TRAIN_DIR: a sitting may be
+# a fresh machine, so its checkpoints are committed (.gitignore lets through
+# ckpt.pt, logs and results; the datasets and latents are remade from seeds).
+TRAIN_DIR ?= scripts/train/state
 TRAIN_THREADS ?= 2
 PY = /usr/bin/python3
 .PHONY: train-default
