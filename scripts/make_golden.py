@@ -144,9 +144,11 @@ def rope_rotate(x, grid, table):
         tf[:f].reshape(f, 1, 1, -1).expand(f, h, w, -1),
         th[:h].reshape(1, h, 1, -1).expand(f, h, w, -1),
         tw[:w].reshape(1, 1, w, -1).expand(f, h, w, -1)], dim=-1).reshape(L, 1, c)
-    z = torch.view_as_complex(x[:L].to(torch.float64).reshape(L, n, c, 2).contiguous())
+    # no slice / cat when every row is a token (training): the same values, and
+    # the backward skips zero-filling a full-size buffer per call
+    z = torch.view_as_complex((x if L == S else x[:L]).to(torch.float64).reshape(L, n, c, 2).contiguous())
     rot = torch.view_as_real(z * per_tok).reshape(L, n, d).to(x.dtype)
-    return torch.cat([rot, x[L:]], dim=0)
+    return rot if L == S else torch.cat([rot, x[L:]], dim=0)
 
 
 def attend(q, k, v, k_len=None):

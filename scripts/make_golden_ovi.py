@@ -67,10 +67,11 @@ def audio_rope_rotate(x, n_tok, table):
     """x [S, n, d]; the first n_tok rows rotate their first table.shape[1] pairs."""
     S, n, d = x.shape
     rp = table.shape[1]
-    z = torch.view_as_complex(x[:n_tok, :, :2 * rp].to(torch.float64).reshape(n_tok, n, rp, 2).contiguous())
+    xs = x if n_tok == S else x[:n_tok]
+    z = torch.view_as_complex(xs[:, :, :2 * rp].to(torch.float64).reshape(n_tok, n, rp, 2).contiguous())
     rot = torch.view_as_real(z * table[:n_tok][:, None, :]).reshape(n_tok, n, 2 * rp).to(x.dtype)
-    head = torch.cat([rot, x[:n_tok, :, 2 * rp:]], dim=-1)
-    return torch.cat([head, x[n_tok:]], dim=0)
+    head = torch.cat([rot, xs[:, :, 2 * rp:]], dim=-1)
+    return head if n_tok == S else torch.cat([head, x[n_tok:]], dim=0)
 
 
 class Tower:
@@ -143,7 +144,9 @@ class Tower:
     def self_attn(self, i, rec):
         p = "blocks.%d." % i
         m = self.W[p + "modulation.modulation"][0][None] + self.e0[0]     # [S, 6, dim]
-        self.mod = [m[:, j] for j in range(6)]
+        # unbind, not six slices: the same views, but training's backward then
+        # stacks the six gradients instead of zero-filling an [S, 6, dim] buffer each
+        self.mod = list(m.unbind(1))
         S, nh, hd = self.S, self.nh, self.hd
         u = self.ln(self.h) * (1 + self.mod[1]) + self.mod[0]
         q = self.rms(self.lin(u, p + "self_attn.q"), p + "self_attn.norm_q").reshape(S, nh, hd)
