@@ -18,6 +18,7 @@ import ctypes
 import json
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -472,6 +473,23 @@ def run_test(fn, fails):
         print("FAIL - %s: %s" % (name, why), flush=True)
     else:
         print("ok - %s" % name, flush=True)
+
+
+def random_default_model(d, run_init=True):
+    """d/m.yaml: the default config with its weights in d/w; with run_init,
+    `reel init-weights` fills d/w with seeded random weights (reel's own tensor
+    table). -> the weights folder."""
+    os.makedirs(os.path.join(d, "w"), exist_ok=True)
+    with open(os.path.join(REPO, "configs", "reel-default.yaml")) as f:
+        src = f.read()
+    with open(os.path.join(d, "m.yaml"), "w") as f:
+        f.write(re.sub(r"(?m)^weights_dir:.*$", "weights_dir: w", src))
+    if run_init:
+        r = subprocess.run([REEL_BIN, "init-weights", os.path.join(d, "m.yaml"), "--force"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode:
+            raise RuntimeError("reel init-weights: " + r.stdout[-500:])
+    return os.path.join(d, "w")
 
 
 def tiny_synth_dirs(tmp):

@@ -284,16 +284,8 @@ def test_export_c():
     if "latent_mean" not in meta:
         return "latent statistics missing from the metadata"
     # the C tensor table: what `reel init-weights` writes for the same config
-    src = open(os.path.join(REPO, "configs", "reel-default.yaml")).read()
-    src = re.sub(r"(?m)^weights_dir:.*$", "weights_dir: w", src)
-    for d in ("ref", "cfg"):
-        os.makedirs(os.path.join(TMP, d, "w"), exist_ok=True)
-        with open(os.path.join(TMP, d, "m.yaml"), "w") as f:
-            f.write(src)
-    r = subprocess.run([REEL, "init-weights", os.path.join(TMP, "ref", "m.yaml"), "--force"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if r.returncode:
-        return "reel init-weights: " + r.stdout[-500:]
+    common.random_default_model(os.path.join(TMP, "ref"))
+    w = common.random_default_model(os.path.join(TMP, "cfg"), run_init=False)
     refw, _ = common.st_load(os.path.join(TMP, "ref", "w", "vae.safetensors"))
     if sorted(refw) != sorted(mine):
         return "names differ from the C table: missing %s, extra %s" % (
@@ -303,7 +295,6 @@ def test_export_c():
             return "%s: shape %s vs C %s" % (k, list(mine[k].shape), list(refw[k].shape))
         if mine[k].dtype != torch.float16:
             return "%s stored as %s" % (k, mine[k].dtype)
-    w = os.path.join(TMP, "cfg", "w")
     shutil.copy(os.path.join(out, "vae.safetensors"), os.path.join(w, "vae.safetensors"))
     for f in os.listdir(os.path.join(TMP, "ref", "w")):
         if f.endswith(".safetensors") and f != "vae.safetensors":

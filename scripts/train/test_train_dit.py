@@ -26,11 +26,9 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
-from common import REPO  # noqa: E402
 
 PY = sys.executable
 REEL = common.REEL_BIN
-CONFIG = os.path.join(REPO, "configs", "reel-default.yaml")
 TMP = tempfile.mkdtemp(prefix="reel-train-dit-test-")
 FAILS = []
 
@@ -44,17 +42,12 @@ def sh(cmd, **kw):
 
 def random_stage_dirs(train):
     """train/vae and train/audio as stages 1 and 2 leave them, from init-weights."""
-    ref = os.path.join(TMP, "ref")
-    os.makedirs(os.path.join(ref, "w"), exist_ok=True)
-    src = re.sub(r"(?m)^weights_dir:.*$", "weights_dir: w", open(CONFIG).read())
-    with open(os.path.join(ref, "m.yaml"), "w") as f:
-        f.write(src)
-    sh([REEL, "init-weights", os.path.join(ref, "m.yaml"), "--force"])
+    w = common.random_default_model(os.path.join(TMP, "ref"))
     for stage, files in (("vae", ["vae.safetensors"]),
                          ("audio", ["audio_vae.safetensors", "vocoder.safetensors"])):
         os.makedirs(os.path.join(train, stage), exist_ok=True)
         for f in files:
-            shutil.copy(os.path.join(ref, "w", f), os.path.join(train, stage, f))
+            shutil.copy(os.path.join(w, f), os.path.join(train, stage, f))
         common.write_json_atomic(os.path.join(train, stage, "stats.json"), {"from": "init-weights"})
 
 
