@@ -23,7 +23,7 @@ LDLIBS  += $(PKG_LIBS) -lsentencepiece -lopenblas -lstdc++ -lm -pthread
 # Debian packages the build and the tests need (installed by `make deps` as root).
 DEB_PACKAGES = build-essential pkg-config libopenblas-dev libyaml-dev \
   libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev ffmpeg \
-  libsentencepiece-dev sentencepiece python3 python3-numpy python3-torch
+  libsentencepiece-dev sentencepiece python3 python3-numpy python3-torch python3-yaml
 
 LIB_SRC  := $(sort $(wildcard kernels/*.c stages/*.c audio/*.c pipeline/*.c))
 LIB_SRC  := $(filter-out pipeline/main.c,$(LIB_SRC))

@@ -68,9 +68,9 @@ def set_blas_threads(n):
 def keep_freed_memory():
     """glibc returns a big freed block to the kernel at once (mmap above the
     threshold, heap trimmed above 128 KiB at the top), so every training step
-    faults its activations in again, page by page: 18-25 % of a DiT step went to
-    the kernel. Allocations up to 32 MiB (glibc's ceiling) stay in the heap, and
-    the heap keeps what it freed."""
+    faults its activations in again, page by page. Allocations up to 32 MiB
+    (glibc's ceiling) stay in the heap, and the heap keeps what it freed
+    (scripts/train/time_dit_step.py measures a DiT sample with and without)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
@@ -82,8 +82,9 @@ def keep_freed_memory():
     return bool(ok)
 
 
-def setup_torch(threads=None, seed=0, blas_threads=None):
-    keep_freed_memory()
+def setup_torch(threads=None, seed=0, blas_threads=None, keep_memory=True):
+    if keep_memory:
+        keep_freed_memory()
     if threads:
         torch.set_num_threads(int(threads))
     if blas_threads:

@@ -234,6 +234,9 @@ def parse(argv=None):
     ap.add_argument("--eval-frames", type=int, default=9)
     ap.add_argument("--eval-ckpt", action="store_true",
                     help="print the held-out PSNR of OUT/ckpt.pt and exit (no training, nothing written)")
+    ap.add_argument("--export-ckpt", metavar="FILE",
+                    help="write OUT/ckpt.pt's weights (mid-run) to FILE as --dtype safetensors and exit "
+                         "(for eval_default.py --vae-ceiling N --vae-weights FILE)")
     # testing aids: simulate a kill at a step (SIGTERM to self, or a hard SIGKILL)
     ap.add_argument("--test-sigterm-at", type=int, default=-1, help=argparse.SUPPRESS)
     ap.add_argument("--test-sigkill-at", type=int, default=-1, help=argparse.SUPPRESS)
@@ -254,17 +257,22 @@ def main(argv=None):
     data_root = os.path.join(os.path.dirname(os.path.abspath(a.out)), "data")
     a.data = a.data or os.path.join(data_root, "train")
     a.heldout = a.heldout or os.path.join(data_root, "heldout")
-    common.ensure_dataset(a.data, a.n_train, a.data_seed, "train")
-    common.ensure_dataset(a.heldout, a.n_heldout, a.heldout_seed, "heldout")
+    if not a.export_ckpt:   # exporting a checkpoint reads no clips
+        common.ensure_dataset(a.data, a.n_train, a.data_seed, "train")
+        common.ensure_dataset(a.heldout, a.n_heldout, a.heldout_seed, "heldout")
 
     P = init_params(mg_cfg, a.seed)
     opt = torch.optim.AdamW(list(P.values()), lr=a.lr, betas=(0.9, 0.99), weight_decay=a.wd)
-    if a.eval_ckpt:
-        # the held-out numbers of the checkpoint as it stands, mid-run; nothing written
+    if a.eval_ckpt or a.export_ckpt:
+        # the checkpoint as it stands, mid-run: its held-out numbers, or its weights
         ck = common.Checkpointer(a.out)
         if not ck.exists():
             raise SystemExit("%s: no checkpoint" % ck.path)
         step, _ = ck.load(P, opt)
+        if a.export_ckpt:
+            export(P, a.export_ckpt, DTYPES[a.dtype], {"reel_vae_step": str(step)})
+            print("wrote %s (step %d)" % (a.export_ckpt, step))
+            return 0
         clips = common.load_clips(a.heldout, a.eval_n, a.eval_frames)
         print("step %d %s" % (step, heldout_line(clips, evaluate(P, cfg, clips))))
         return 0

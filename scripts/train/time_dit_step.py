@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""time_dit_step.py - seconds per sample of one stage-4 training step (forward
++ backward of the fusion DiT and the text encoder, bf16 autocast, as
+train_dit.train_step runs it) on seeded random inputs of the default model's
+shapes, so a change to the training path can be timed without prepared data.
+
+    time_dit_step.py [--samples 8] [--threads 2] [--amp bf16|off] [--no-keep-memory]
+
+--no-keep-memory leaves glibc's allocator as it is (common.keep_freed_memory
+not called): run both ways, side by side, to see what that setting is worth.
+Prints one line: `dit-step: s_per_sample=X cpu_s_per_sample=X amp=A keep_memory=B`.
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import REPO  # noqa: E402
+import train_dit as td  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=os.path.join(REPO, "configs", "reel-default.yaml"))
+    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--amp", choices=("bf16", "off"), default="bf16")
+    ap.add_argument("--no-keep-memory", action="store_true")
+    a = ap.parse_args(argv)
+    if a.samples < 1:
+        ap.error("--samples must be at least 1")
+    common.setup_torch(a.threads, 0, blas_threads=1, keep_memory=not a.no_keep_memory)
+    mc = common.load_model_config(a.config)
+    tc, tcfg = td.tower_cfgs(mc), td.umt5_cfg(mc)
+    P = td.init_params(mc, 0)
+    d, ad = mc["dit"], mc["audio"]["dit"]
+    F_lat = (mc["defaults"]["frames"] - 1) // 4 + 1
+    H, W = (s // 8 for s in mc["defaults"]["size"][::-1])
+    # audio latents of the clip: samples / the vocoder's hop / the mel VAE's downsampling
+    # (95 for the default 49 frames at 16 fps)
+    au = mc["audio"]
+    hop = 1
+    for r in au["vocoder"]["upsample_rates"]:
+        hop *= r
+    n_samples = mc["defaults"]["frames"] * au["sample_rate"] // mc["defaults"]["fps"]
+    n_audio = n_samples // hop // 2 ** len(au["vae"]["down_layers"])
+    gen = torch.Generator().manual_seed(0)
+    ids = list(range(5, 25)) + [1]
+
+    def one():
+        vin = torch.randn((d["in_dim"], F_lat, H, W), generator=gen)
+        aud = torch.randn((n_audio, ad["in_dim"]), generator=gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+            ctx = td.text_encode(P, tcfg, ids)
+            pv, pa = td.fusion(P, tc, vin, aud, torch.tensor(500.0), ctx)
+        (pv.float().pow(2).mean() + pa.float().pow(2).mean()).backward()
+
+    one()   # warm-up: first-call allocations and oneDNN kernel selection
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(a.samples):
+        one()
+    print("dit-step: s_per_sample=%.3f cpu_s_per_sample=%.3f amp=%s keep_memory=%s" % (
+        (time.perf_counter() - t0) / a.samples, (time.process_time() - c0) / a.samples, a.amp,
+        "no" if a.no_keep_memory else "yes"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
