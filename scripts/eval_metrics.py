@@ -34,7 +34,8 @@ Per clip (evaluate_clip):
   wall hits   From the centroid track of a coherent clip: on each axis, a
               frame k where the velocity towards a wall (>= V_MIN px/frame)
               reverses or stops, with the object's bounding box within
-              1.5 px + the speed of that wall at frame k. The sub-frame time
+              1.5 px + WALL_SLACK x the frame size + the speed of that wall
+              at frame k. The sub-frame time
               is where the straight lines through the two frames before and
               the two frames after k cross (clamped to k +- 1); events
               closer than half a frame are one event (corner hits).
@@ -80,6 +81,11 @@ JUMP_FRAC = 0.3         # frame-to-frame centroid jump limit, fraction of max(W,
 STILL_PX = 2.0          # a still object's centroid range (px) stays below this
 MOVE_PX = 4.0           # a moving object's centroid range (px) reaches this
 V_MIN = 0.5             # px / frame towards a wall for a wall hit
+# A render's edges are soft: the VAE round trip of ground truth (in sync by
+# construction) rounds a triangle's tip or a diamond's corner off by up to
+# ~6 px at 128x128 and turns the object round that far from the wall; a
+# reversal this close to a wall is its hit (fraction of the frame size)
+WALL_SLACK = 0.06
 ONSET_WIN_S, ONSET_HOP_S = 0.002, 0.001
 ONSET_RISE = 8.0
 ONSET_FLOOR_DB = 35.0
@@ -309,7 +315,7 @@ def wall_hits(cx, cy, bboxes, W, H, fps):
             for sgn in (1.0, -1.0):         # +1: towards the high wall (right / bottom)
                 if sgn * vin < V_MIN or sgn * vout > 0.25 * abs(vin) and sgn * vout > 0.25:
                     continue
-                margin = 1.5 + max(abs(vin), abs(vout))
+                margin = 1.5 + WALL_SLACK * max(W, H) + max(abs(vin), abs(vout))
                 gap = (lim - hi_edge[k]) if sgn > 0 else lo_edge[k]
                 if gap > margin:
                     continue

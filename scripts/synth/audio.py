@@ -21,7 +21,7 @@ NOISE_S = 0.004
 NOISE_GAIN = 0.25
 FADE_S = 0.01
 PEAK = 0.9
-SPEED_REF = 2.0
+SPEED_REF = 1.2   # the fastest impacts (~1.15 frame/s, a fall) play near PEAK
 MIN_LOUD = 0.05
 
 

@@ -245,7 +245,10 @@ def sample_scene(rng, colour, shape, background, motion, seconds):
 
     p = {}
     if motion == "bounce":
-        speed = float(rng.uniform(0.5, 1.1))
+        # 0.35-0.75 frame/s: 3-6 px a frame at 128 px and 16 fps. The VAE
+        # packs 4 frames into one latent frame; at up to 9 px a frame (v2) it
+        # smeared the object along its path and rounded off the wall contacts
+        speed = float(rng.uniform(0.35, 0.75))
         ang = math.radians(float(rng.uniform(20, 70)) + 90 * int(rng.integers(4)))
         p = {"p0": (inside(0), inside(1)),
              "v": (speed * math.cos(ang), speed * math.sin(ang))}
@@ -258,7 +261,9 @@ def sample_scene(rng, colour, shape, background, motion, seconds):
         p = {"p0": (a, inside(1, 0.1, 0.9)), "vx": (b - a) / seconds}
     elif motion == "fall":
         p = {"p0": (inside(0, 0.05, 0.95), inside(1, 0.0, 0.25)),
-             "vy0": float(rng.uniform(0.0, 0.3)), "g": float(rng.uniform(3.0, 5.0))}
+             "vy0": float(rng.uniform(0.0, 0.15)), "g": float(rng.uniform(0.7, 1.1))}
+        # g 0.7-1.1 frame/s^2: at most ~9 px a frame at the floor (v2's
+        # 3-5 reached ~20 and the VAE lost the object in the smear)
     elif motion == "still":
         p = {"p0": (inside(0, 0.1, 0.9), inside(1, 0.1, 0.9))}
     else:

@@ -156,6 +156,24 @@ def test_loader():
     w = tv.fg_weights(fg, 10.0)
     if not (float(w.min()) == 1.0 and float(w.max()) == 11.0 and bool((w[fg > 0] == 11).all())):
         return "fg_weights: range %.1f..%.1f" % (float(w.min()), float(w.max()))
+    wr = tv.fg_weights(fg, 10.0, rim=4.0) - w
+    ring = torch.zeros_like(wr, dtype=torch.bool)
+    ring[..., :2, :] = ring[..., -2:, :] = ring[..., :, :2] = ring[..., :, -2:] = True
+    if not (bool((wr[ring] == 4.0).all()) and bool((wr[~ring] == 0.0).all())):
+        return "fg_weights rim: not exactly +4 on the outer 2-pixel ring"
+    # temporal L1: zero for a perfect recon and for one frame; a frame-copy
+    # recon (the object left where it was) pays for the motion
+    if float(tv.temporal_l1(x, x, w)) != 0.0 or float(tv.temporal_l1(x[:, :, :1], x[:, :, :1] * 0, w[:, :, :1])) != 0.0:
+        return "temporal_l1 of a perfect recon or a single frame is not 0"
+    mv = torch.zeros(1, 3, 3, 8, 8)
+    for t in range(3):
+        mv[:, :, t, 2:4, 2 * t:2 * t + 2] = 1.0       # a 2x2 block moving right
+    ones = torch.ones(1, 1, 3, 8, 8)
+    # a frozen recon has no differences; the truth's two differences are
+    # +-1 at 8 pixels x 3 channels each: 48 over 2 x 64 x 3 elements
+    got = float(tv.temporal_l1(mv[:, :, :1].expand_as(mv), mv, ones))
+    if abs(got - 48.0 / 384.0) > 1e-6:
+        return "temporal_l1 of a frozen 2x2 block: %.6f, want %.6f" % (got, 48.0 / 384.0)
     mixed = common.ClipLoader(tr, 5, 2, [(32, 32), (64, 64)], (5,), object_p=1.0)
     sizes = {}
     for st in range(12):

@@ -4,7 +4,8 @@ the run of `make train-default` after the VAE and the audio codec, on 4 clips
 and 3 steps, so a broken link shows in `make test` and not hours into a sitting.
 
   dit_pipeline   train_dit.py prepare (reel's C VAE encoder, the audio VAE,
-                 `reel tokenize`) -> train (3 steps, checkpoint) -> resume to
+                 `reel tokenize`; run again it resumes, and latents made from
+                 other sources are remade) -> train (3 steps, checkpoint) -> resume to
                  step 4 -> export_default.py --snapshot (bf16 install, latent
                  statistics and `trained: true` in the snapshot's config,
                  training.json, and check_parity.py: reel's C engine reproduces
@@ -72,6 +73,24 @@ def test_dit_pipeline():
             prep["clips"], len(prep["latent_mean"]), len(prep["latent_std"]))
     if not all(s > 0 for s in prep["latent_std"]):
         return "prep.json: a latent channel with std 0: %s" % prep["latent_std"]
+    # prepare again: the same sources resume (nothing redone); another
+    # conditioning count makes the video latents stale (removed and remade),
+    # the audio latents stay
+    prep_args = [PY, td, "prepare", "--out", dit, "--vae", os.path.join(train, "vae"),
+                 "--audio", os.path.join(train, "audio"), "--n-train", "4", "--threads", "1"]
+    mt = {f: os.path.getmtime(os.path.join(dit, f)) for f in os.listdir(dit)
+          if f.startswith(("video-", "audio-"))}
+    out = sh(prep_args + ["--n-cond", "2"])
+    if "removed" in out or "video shard" in out or "audio shard" in out:
+        return "prepare with the same sources redid work: %s" % out[-300:]
+    out = sh(prep_args + ["--n-cond", "1"])
+    if "video files made from other weights or clips - removed" not in out or "audio shard" in out:
+        return "prepare with another --n-cond: %s" % out[-300:]
+    for f, t in mt.items():
+        now = os.path.getmtime(os.path.join(dit, f))
+        if (now != t) != f.startswith("video-"):
+            return "prepare with another --n-cond: %s %s" % (f, "kept" if now == t else "remade")
+    sh(prep_args + ["--n-cond", "2"])
     small = ["--batch", "2", "--warmup", "2", "--threads", "1", "--save-every", "2", "--log-every", "1"]
     out = sh([PY, td, "train", "--out", dit, "--steps", "3"] + small)
     losses = [float(m) for m in re.findall(r"video ([0-9.]+) \(avg", out)]

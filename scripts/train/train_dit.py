@@ -215,6 +215,7 @@ def cmd_prepare(a):
                              {"lines": lines, "ids": ids,
                               "by_combo": {"|".join(k): v for k, v in by_combo.items()}})
     shards = common.list_shards(data)
+    check_prep_source(a, md)
     if not a.audio_only:
         prepare_video(a, mc, md, shards)
     if not a.video_only:
@@ -222,6 +223,47 @@ def cmd_prepare(a):
     files = shard_files(a.out)
     if len(files) == len(shards) and all(os.path.exists(au) for _, au in files):
         write_prep_stats(a)
+
+
+def _sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for blk in iter(lambda: f.read(1 << 20), b""):
+            h.update(blk)
+    return h.hexdigest()
+
+
+def check_prep_source(a, md):
+    """Latents made from other weights or clips (a retrained VAE, a new
+    generator version) are removed, not resumed: prepare's shard-by-shard
+    resume would otherwise mix them with the new ones. prep_source.json
+    records, per pass, the frozen weights' SHA-256 and the clips' generator
+    version, seed and counts."""
+    path = os.path.join(a.out, "prep_source.json")
+    clips = {"data_version": md.VERSION, "data_seed": a.data_seed, "n_train": a.n_train}
+    want = {}
+    if not a.audio_only:
+        want["video"] = dict(clips, vae=_sha256(os.path.join(a.vae, "vae.safetensors")),
+                             n_cond=a.n_cond, seed=a.seed)
+    if not a.video_only:
+        want["audio"] = dict(clips, audio_vae=_sha256(os.path.join(a.audio, "audio_vae.safetensors")))
+    have = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            have = json.load(f)
+    for kind, src in want.items():
+        if have.get(kind) == src:
+            continue
+        stale = [f for f in os.listdir(a.out) if f.startswith(kind + "-") or f == "prep.json"
+                 or (kind == "video" and f == "null_cond.npy")]
+        if stale:
+            print("prepare: %d %s files made from other weights or clips - removed" % (
+                len(stale), kind), flush=True)
+        for f in stale:
+            os.remove(os.path.join(a.out, f))
+        have[kind] = src
+    common.write_json_atomic(path, have)
 
 
 def prepare_video(a, mc, md, shards):

@@ -12,7 +12,9 @@ golden files, the same math reel's C engine runs), with trainable leaf
 tensors under the exact reference state_dict names. Training clips are random
 64x64 crops of 5 or 9 frames of 128x128 synthetic clips (scripts/synth);
 loss = L1(recon, x) + kl * KL(q(z|x) || N(0, I)) + edge * L1 of the spatial
-gradients; AdamW, linear warm-up then cosine decay to 10 %.
+gradients + temporal * L1 of the frame-to-frame differences (the L1s
+weighted towards the object, --fg-weight, and the crop's rim, --rim-weight);
+AdamW, linear warm-up then cosine decay to 10 %.
 
 Writes into DIR: ckpt.pt (resume state, every --save-every steps and on
 SIGTERM/SIGINT), log.jsonl (losses), and at the end vae.safetensors (the
@@ -110,9 +112,29 @@ def grow_object(fg):
     return F.max_pool3d(fg, kernel_size=(1, 5, 5), stride=1, padding=(0, 2, 2))
 
 
-def fg_weights(fg, weight):
-    """Per-pixel L1 weights: 1 + weight on the grown object."""
-    return 1.0 + weight * grow_object(fg)
+def fg_weights(fg, weight, rim=0.0):
+    """Per-pixel L1 weights: 1 + weight on the grown object, + rim on the
+    crop's outer 2-pixel ring (the convolutions' zero padding is there; a
+    decoder that gets it wrong draws a coloured frame round a flat
+    background, which a reader of the clip takes for a second object)."""
+    w = 1.0 + weight * grow_object(fg)
+    if rim > 0:
+        ring = torch.ones(fg.shape[-2:])
+        ring[2:-2, 2:-2] = 0.0
+        w = w + rim * ring
+    return w
+
+
+def temporal_l1(rec, x, w):
+    """Weighted L1 of the frame-to-frame differences (recon vs x): the plain
+    L1 is content with an object smeared along its path, or one that turns
+    round a few pixels short of a wall; the differences are not. w: the
+    per-pixel weights (the larger of the two frames')."""
+    if x.shape[2] < 2:
+        return rec.new_zeros(())
+    dr, dx = rec[:, :, 1:] - rec[:, :, :-1], x[:, :, 1:] - x[:, :, :-1]
+    wt = torch.maximum(w[:, :, 1:], w[:, :, :-1]).expand_as(dr)
+    return ((dr - dx).abs() * wt).mean() / wt.mean()
 
 
 def losses(P, cfg, x, gen, a, sample=True, fg=None):
@@ -124,17 +146,18 @@ def losses(P, cfg, x, gen, a, sample=True, fg=None):
         rec, mu, logvar = vae_forward(P, cfg, x, gen, sample)
     rec, mu, logvar = rec.float(), mu.float(), logvar.float()
     if fg is not None and a.fg_weight > 0:
-        w = fg_weights(fg, a.fg_weight)
-        l1 = ((rec - x).abs() * w).mean() / w.mean()
+        w = fg_weights(fg, a.fg_weight, a.rim_weight)
     else:
-        l1 = (rec - x).abs().mean()
+        w = fg_weights(torch.zeros_like(x[:, :1]), 0.0, a.rim_weight)
+    l1 = ((rec - x).abs() * w).mean() / w.mean()
+    tl1 = temporal_l1(rec, x, w) if a.temporal > 0 else rec.new_zeros(())
     kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()
     def grads(v):
         return v[..., 1:, :] - v[..., :-1, :], v[..., :, 1:] - v[..., :, :-1]
     (ry, rx), (xy, xx) = grads(rec), grads(x)
     edge = 0.5 * ((ry - xy).abs().mean() + (rx - xx).abs().mean())
-    loss = l1 + a.kl * kl + a.edge * edge
-    return loss, {"l1": float(l1), "kl": float(kl), "edge": float(edge)}, rec, mu
+    loss = l1 + a.kl * kl + a.edge * edge + a.temporal * tl1
+    return loss, {"l1": float(l1), "kl": float(kl), "edge": float(edge), "temporal": float(tl1)}, rec, mu
 
 
 def lr_at(a, step):
@@ -225,6 +248,10 @@ def parse(argv=None):
     ap.add_argument("--edge", type=float, default=0.1)
     ap.add_argument("--fg-weight", type=float, default=0.0,
                     help="extra L1 weight on the object's pixels (grown by 2 px)")
+    ap.add_argument("--rim-weight", type=float, default=0.0,
+                    help="extra L1 weight on each crop's outer 2-pixel ring")
+    ap.add_argument("--temporal", type=float, default=0.0,
+                    help="weight of the L1 of frame-to-frame differences (sharp motion, wall contacts)")
     ap.add_argument("--amp", choices=("bf16", "off"), default="off",
                     help="bf16 autocast of the convolutions (oneDNN): at dim 16 a 9-frame step "
                          "takes 1.19 s instead of 1.86")
@@ -312,8 +339,9 @@ def main(argv=None):
                     frames=int(x.shape[2]), **parts)
         if step % a.log_every == 0 or step == a.steps or step == 1:
             log.write(**last)
-            print("step %5d  loss %.4f  l1 %.4f  kl %.3f  edge %.4f  lr %.2e  %.2fs/step"
-                  % (step, last["loss"], parts["l1"], parts["kl"], parts["edge"], lr, dt), flush=True)
+            print("step %5d  loss %.4f  l1 %.4f  kl %.3f  edge %.4f  temporal %.4f  lr %.2e  %.2fs/step"
+                  % (step, last["loss"], parts["l1"], parts["kl"], parts["edge"], parts["temporal"], lr, dt),
+                  flush=True)
         if step == a.test_sigkill_at:
             os.kill(os.getpid(), 9)
         if step == a.test_sigterm_at:

@@ -173,6 +173,20 @@ def main():
                   r["sync_matched"] == 0 and r["sync_expected"] >= 2,
                   "%d/%d" % (r["sync_matched"], r["sync_expected"]))
 
+    # the same motion with 24 px of background round the frame: the object
+    # turns round 24 px from the walls, beyond WALL_SLACK - no wall hits
+    if imp:
+        cl = clips[imp[0]]
+        T, H, W, _ = cl["video"].shape
+        v = np.empty((T, H + 48, W + 48, 3), np.uint8)
+        v[:] = cl["background_rgb"]
+        v[:, 24:24 + H, 24:24 + W] = cl["video"]
+        p = os.path.join(td, "inset.mp4")
+        encode(p, v, cl["audio"])
+        r = score(p, cl["caption"])
+        check("eval reversals 24 px from the walls are no wall hits",
+              r["coherent"] and not r["video_hits"] and r["sync_matched"] == 0,
+              "coherent %s, hits %s" % (r["coherent"], r["video_hits"]))
     # flicker: every other frame blanked to the background
     for mot in ("bounce", "still"):
         if mot not in pick:
