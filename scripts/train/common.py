@@ -176,6 +176,15 @@ def ensure_dataset(out, n, seed, split, size=128, fps=16, seconds=3.0):
     return out
 
 
+def file_sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for blk in iter(lambda: f.read(1 << 20), b""):
+            h.update(blk)
+    return h.hexdigest()
+
+
 def list_shards(d):
     names = sorted(f for f in os.listdir(d) if f.endswith(".npz"))
     if not names:
@@ -203,7 +212,7 @@ class ClipLoader:
     """
 
     def __init__(self, data_dir, seed, batch=1, crop=(64, 64), frames=(5, 9), hflip=True,
-                 cache_shards=3, object_p=0.0, frame_budget=9):
+                 cache_shards=3, object_p=0.0, frame_budget=9, impact_p=0.0):
         self.paths = list_shards(data_dir)
         self.seed, self.batch = seed, batch
         self.crops = [tuple(c) for c in crop] if isinstance(crop[0], (tuple, list)) else [tuple(crop)]
@@ -216,6 +225,12 @@ class ClipLoader:
         # the object slowly.
         self.object_p = float(object_p)
         self.frame_budget = frame_budget
+        # With probability impact_p a clip of 5+ frames is placed so that one
+        # of the clip's wall impacts falls inside a latent frame's group of
+        # four, not on its edge (and an object crop is centred on the object
+        # at that frame): the VAE must turn the object round within a latent
+        # frame, and impacts are rare in uniformly drawn windows.
+        self.impact_p = float(impact_p)
         self.cache, self.cache_n = OrderedDict(), cache_shards
 
     def shard(self, i):
@@ -223,7 +238,8 @@ class ClipLoader:
             self.cache.move_to_end(i)
             return self.cache[i]
         with np.load(self.paths[i], allow_pickle=False) as z:
-            v = (z["video"], z["centre"] if self.object_p > 0 else None, z["background_rgb"])
+            v = (z["video"], z["centre"] if self.object_p > 0 else None, z["background_rgb"],
+                 z["impact_frames"] if self.impact_p > 0 else None)
         self.cache[i] = v
         while len(self.cache) > self.cache_n:
             self.cache.popitem(last=False)
@@ -234,7 +250,7 @@ class ClipLoader:
         pixel differs from the clip's flat background (the object and its
         anti-aliased edge), 0 elsewhere."""
         rng = step_rng(self.seed, step, 1)
-        v, centre, bgs = self.shard(int(rng.integers(len(self.paths))))
+        v, centre, bgs, impacts = self.shard(int(rng.integers(len(self.paths))))
         n, T, H, W, _ = v.shape
         t = int(self.frames[int(rng.integers(len(self.frames)))])
         ch, cw = self.crop
@@ -252,8 +268,13 @@ class ClipLoader:
             t0 = int(rng.integers(T - t + 1))
             y0 = int(rng.integers(H - ch + 1))
             x0 = int(rng.integers(W - cw + 1))
+            focus = t0 + t // 2
+            if t >= 5 and self.impact_p > 0 and rng.random() < self.impact_p:
+                hit = self.impact_window(impacts, T, t, rng)
+                if hit is not None:
+                    k, t0, focus = hit
             if self.object_p > 0 and rng.random() < self.object_p:
-                cx, cy = centre[k, t0 + t // 2]
+                cx, cy = centre[k, focus]
                 x0 = int(np.clip(round(cx - cw / 2 + rng.uniform(-cw / 4, cw / 4)), 0, W - cw))
                 y0 = int(np.clip(round(cy - ch / 2 + rng.uniform(-ch / 4, ch / 4)), 0, H - ch))
             c = v[k, t0:t0 + t, y0:y0 + ch, x0:x0 + cw]
@@ -264,6 +285,23 @@ class ClipLoader:
                 fg[b, 0] = object_pixels(c, bgs[k])
         x = to_video_tensor(out)
         return (x, torch.from_numpy(fg)) if with_mask else x
+
+    @staticmethod
+    def impact_window(impacts, T, t, rng):
+        """(clip, first frame, impact frame) of a t-frame window holding an
+        impact at offset 1 + 4 g + 1 or + 2 (the middle of latent group g;
+        offset 0 is the causal first frame), or None when no clip of the
+        shard has one that fits."""
+        ks, js = np.nonzero(impacts >= 0)
+        cand = [(int(k), int(f)) for k, f in zip(ks, impacts[ks, js]) if f < T]
+        if not cand:
+            return None
+        k, f = cand[int(rng.integers(len(cand)))]
+        offs = [1 + 4 * g + r for g in range((t - 1) // 4) for r in (1, 2)]
+        offs = [o for o in offs if 0 <= f - o <= T - t]
+        if not offs:
+            return None
+        return k, f - offs[int(rng.integers(len(offs)))], f
 
 
 def to_video_tensor(u8):

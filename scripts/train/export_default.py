@@ -6,7 +6,10 @@ configs/reel-default/ (the files `make demo` renders with).
     export_default.py --train DIR --snapshot SNAP     (a running training, beside the shipped model)
 
 Takes from the training directory DIR (what `make train-default` fills):
-  DIR/vae/vae.safetensors                          stage 1 (f16)
+  DIR/vae/vae.safetensors                          stage 1 (f16); or DIR/vae_ft/ (the
+                                                   impact fine-tune): the VAE stage the
+                                                   DiT's latents were prepared with
+                                                   (DIR/dit/prep_source.json)
   DIR/audio/audio_vae.safetensors, vocoder.safetensors   stage 2 (f16)
   DIR/dit/ckpt.pt  -> fusion.safetensors, text_encoder.safetensors (EMA, bf16)
 and the tokenizer the text encoder was trained with. It writes the video
@@ -74,7 +77,13 @@ def main(argv=None):
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "train", "train_dit.py"),
                     "export", "--out", os.path.join(T, "dit"), "--to", a.to, "--dtype", a.dtype],
                    check=True)
-    for src, name in ((os.path.join(T, "vae", "vae.safetensors"), "vae.safetensors"),
+    src = load_json(os.path.join(T, "dit", "prep_source.json"))["video"]
+    vae_stage = src["vae_stage"]
+    vae_file = os.path.join(T, vae_stage, "vae.safetensors")
+    if common.file_sha256(vae_file) != src["vae"]:
+        raise SystemExit("%s is not the VAE the DiT's latents were prepared with (%s/prep_source.json);"
+                         " run train_dit.py prepare again" % (vae_file, os.path.join(T, "dit")))
+    for src, name in ((vae_file, "vae.safetensors"),
                       (os.path.join(T, "audio", "audio_vae.safetensors"), "audio_vae.safetensors"),
                       (os.path.join(T, "audio", "vocoder.safetensors"), "vocoder.safetensors")):
         shutil.copyfile(src, os.path.join(a.to, name + ".tmp"))
@@ -91,10 +100,13 @@ def main(argv=None):
     os.replace(a.config + ".tmp", a.config)
 
     record = {
+        "vae_stage": vae_stage,
         "vae": load_json(os.path.join(T, "vae", "stats.json")),
         "audio": load_json(os.path.join(T, "audio", "stats.json")),
         "dit": {"prep": prep, "export": load_json(os.path.join(T, "dit", "export.json"))},
     }
+    if vae_stage != "vae":
+        record[vae_stage] = load_json(os.path.join(T, vae_stage, "stats.json"))
     common.write_json_atomic(os.path.join(a.to, "training.json"), record)
     # what was trained is what reel runs: the C engine on the shipped weights
     import tempfile

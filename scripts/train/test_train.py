@@ -174,6 +174,21 @@ def test_loader():
     got = float(tv.temporal_l1(mv[:, :, :1].expand_as(mv), mv, ones))
     if abs(got - 48.0 / 384.0) > 1e-6:
         return "temporal_l1 of a frozen 2x2 block: %.6f, want %.6f" % (got, 48.0 / 384.0)
+    # impact windows: the impact in the middle of a latent frame's four
+    imp = np.array([[5, 20, -1], [-1, -1, -1], [47, -1, -1]])
+    rng = np.random.default_rng(0)
+    seen = set()
+    for t in (5, 9, 17, 45):
+        for _ in range(20):
+            hit = common.ClipLoader.impact_window(imp, 48, t, rng)
+            if hit is None:
+                continue
+            k, t0, f = hit
+            seen.add((t, f))
+            if f not in imp[k] or not 0 <= t0 <= 48 - t or (f - t0 - 1) % 4 not in (1, 2) or f - t0 >= t:
+                return "impact window %s for %d frames" % (hit, t)
+    if not {(5, 5), (5, 20), (45, 20)} <= seen or any(f == 47 for _, f in seen):
+        return "impact windows found %s" % sorted(seen)
     mixed = common.ClipLoader(tr, 5, 2, [(32, 32), (64, 64)], (5,), object_p=1.0)
     sizes = {}
     for st in range(12):

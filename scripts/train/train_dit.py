@@ -225,15 +225,6 @@ def cmd_prepare(a):
         write_prep_stats(a)
 
 
-def _sha256(path):
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for blk in iter(lambda: f.read(1 << 20), b""):
-            h.update(blk)
-    return h.hexdigest()
-
-
 def check_prep_source(a, md):
     """Latents made from other weights or clips (a retrained VAE, a new
     generator version) are removed, not resumed: prepare's shard-by-shard
@@ -244,10 +235,14 @@ def check_prep_source(a, md):
     clips = {"data_version": md.VERSION, "data_seed": a.data_seed, "n_train": a.n_train}
     want = {}
     if not a.audio_only:
-        want["video"] = dict(clips, vae=_sha256(os.path.join(a.vae, "vae.safetensors")),
+        # vae_stage: the training directory's VAE stage the latents come
+        # from (vae, or vae_ft after the impact fine-tune); export_default
+        # ships that one, so the DiT decodes through the VAE it learnt on
+        want["video"] = dict(clips, vae=common.file_sha256(os.path.join(a.vae, "vae.safetensors")),
+                             vae_stage=os.path.basename(os.path.normpath(a.vae)),
                              n_cond=a.n_cond, seed=a.seed)
     if not a.video_only:
-        want["audio"] = dict(clips, audio_vae=_sha256(os.path.join(a.audio, "audio_vae.safetensors")))
+        want["audio"] = dict(clips, audio_vae=common.file_sha256(os.path.join(a.audio, "audio_vae.safetensors")))
     have = {}
     if os.path.exists(path):
         with open(path) as f:

@@ -241,6 +241,8 @@ def parse(argv=None):
     ap.add_argument("--frames", default="5,9")
     ap.add_argument("--object-crop-p", type=float, default=0.0,
                     help="probability that a crop is centred (with jitter) on the moving object")
+    ap.add_argument("--impact-p", type=float, default=0.0,
+                    help="probability that a clip of 5+ frames holds a wall impact inside a latent frame")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--wd", type=float, default=1e-4)
@@ -317,7 +319,7 @@ def main(argv=None):
                 v.copy_(src[k])
         print("initialised from %s (step %d)" % (a.init_from, init["step"]), flush=True)
     loader = common.ClipLoader(a.data, a.seed, a.batch, [(c, c) for c in a.crop], a.frames,
-                               object_p=a.object_crop_p)
+                               object_p=a.object_crop_p, impact_p=a.impact_p)
     args_rec = {k: v for k, v in vars(a).items() if not k.startswith("test_")}
 
     t_start, n_done, last = time.perf_counter(), 0, {}
