@@ -111,14 +111,14 @@ train-default: deps
 	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 8000 --lr 2e-4 --fg-weight 10 \
 	  --rim-weight 2 --temporal 1.0 --crop 32,64 --frames 1,5,9,17,45 --batch 4 \
 	  --object-crop-p 0.8 --amp bf16 --threads $(TRAIN_THREADS) --resume
-	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae_ft --init-from $(TRAIN_DIR)/vae/ckpt.pt \
-	  --steps 1200 --lr 1e-4 --warmup 50 --fg-weight 10 --rim-weight 2 --temporal 2.0 --impact-p 0.6 \
+	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae2x --init-from $(TRAIN_DIR)/vae/ckpt.pt \
+	  --steps 1500 --lr 1e-4 --warmup 50 --fg-weight 10 --rim-weight 2 --temporal 2.0 --impact-p 0.5 \
 	  --crop 32,64 --frames 1,5,9,17,45 --batch 4 --object-crop-p 0.8 --amp bf16 \
 	  --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
-	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae_ft \
+	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae2x \
 	  --audio $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS)
-	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 16000 --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 10000 --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/export_default.py --train $(TRAIN_DIR)
 
 # --- evaluation (issue 6) ---

@@ -745,10 +745,14 @@ static void check_and_fill(struct cfg_ctx *c, struct cfg_raw *r, struct reel_mod
     m->dit.frame_cond = r->frame_cond;
     if (m->dit.frame_cond && m->family != REEL_FAMILY_OVI)
         cfg_error(c, "dit.frame_cond", "frame conditioning is implemented for family ovi only");
-    int want_in = d->model_type == REEL_WAN_I2V || m->dit.frame_cond ? 2 * v->z_dim + 4 : v->z_dim;
+    /* frame_cond: x_t, one mask channel per video frame of a latent frame
+     * (the VAE's temporal stride), the condition latent */
+    int want_in = d->model_type == REEL_WAN_I2V ? 2 * v->z_dim + 4
+                  : m->dit.frame_cond ? 2 * v->z_dim + m->vae.temporal_stride : v->z_dim;
     if (m->dit.frame_cond && d->in_dim != want_in)
-        cfg_error(c, "dit.in_dim", "must be 2 * out_dim + 4 = %d with dit.frame_cond (x_t, 4 mask "
-                  "channels, the condition latent), got %d", want_in, d->in_dim);
+        cfg_error(c, "dit.in_dim", "must be 2 * out_dim + %d = %d with dit.frame_cond (x_t, %d mask "
+                  "channels - the VAE's temporal stride - and the condition latent), got %d",
+                  m->vae.temporal_stride, want_in, m->vae.temporal_stride, d->in_dim);
     else if (d->in_dim != want_in)
         cfg_error(c, "dit.in_dim", "must be %d for a %s model with vae.z_dim %d, got %d", want_in,
                   model_type_names[r->model_type], v->z_dim, d->in_dim);
@@ -764,6 +768,13 @@ static void check_and_fill(struct cfg_ctx *c, struct cfg_raw *r, struct reel_mod
     m->size_multiple_h = m->vae.spatial_stride * d->patch[1];
     m->frame_step = m->vae.temporal_stride * d->patch[0];
     m->max_frames = (REEL_WAN_ROPE_POSITIONS - 1) * m->frame_step + 1;
+    /* the encoder reads the condition video in chunks of four frames: a
+     * frame-conditioned model with a 2x VAE still takes 1 + 4k frames */
+    if (m->dit.frame_cond) {
+        while (m->frame_step % 4)
+            m->frame_step *= 2;
+        m->max_frames -= (m->max_frames - 1) % m->frame_step;
+    }
 
     m->defaults.width = r->size[0];
     m->defaults.height = r->size[1];

@@ -46,15 +46,16 @@ struct reel_model_config {
         struct reel_wan_dit_config cfg;
         char *weights;           /* file, shard index or directory (reel_weights_open) */
         /* Frame conditioning by channel concat (Wan2.1 i2v / FLF2V style; family
-         * ovi): the video tower's input is [x_t | mask (4) | cond latent], so
-         * cfg.in_dim = 2 * out_dim + 4. Enables image / last_image / keyframes. */
+         * ovi): the video tower's input is [x_t | mask (S) | cond latent], S the
+         * VAE's temporal stride, so cfg.in_dim = 2 * out_dim + S. Enables image /
+         * last_image / keyframes. */
         int frame_cond;
     } dit;
     struct {
         struct reel_wan_vae_config cfg;
         char *weights;
         int spatial_stride;      /* pixels per latent cell: 8 (2.1), 16 (2.2) */
-        int temporal_stride;     /* 4 */
+        int temporal_stride;     /* video frames per latent frame: 4 (Wan), 2 (reel-default) */
         float latent_mean[REEL_MODEL_MAX_Z];    /* [cfg.z_dim] */
         float latent_std[REEL_MODEL_MAX_Z];
         float latent_inv_std[REEL_MODEL_MAX_Z]; /* 1.0f / std, as the reference's scale[1] */

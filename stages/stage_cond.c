@@ -8,16 +8,13 @@
 #include "stages/image_read.h"
 #include "stages/wan_vae.h"
 
-/* The Wan i2v mask rule works in groups of 4 video frames per latent frame. */
-#define COND_MASK_CHANNELS 4
-
-void reel_cond_mask(const unsigned char *frame_has_image, int64_t latent_frames, int64_t hw,
-                    float *out)
+void reel_cond_mask(const unsigned char *frame_has_image, int stride, int64_t latent_frames,
+                    int64_t hw, float *out)
 {
-    for (int64_t c = 0; c < COND_MASK_CHANNELS; c++) {
+    for (int64_t c = 0; c < stride; c++) {
         for (int64_t j = 0; j < latent_frames; j++) {
-            int64_t k = COND_MASK_CHANNELS * j + c; /* index into the expanded sequence */
-            int64_t f = k < COND_MASK_CHANNELS ? 0 : k - (COND_MASK_CHANNELS - 1);
+            int64_t k = stride * j + c; /* index into the expanded sequence */
+            int64_t f = k < stride ? 0 : k - (stride - 1);
             float v = frame_has_image[f] ? 1.0f : 0.0f;
             float *dst = out + (c * latent_frames + j) * hw;
             for (int64_t i = 0; i < hw; i++)
@@ -33,16 +30,17 @@ int reel_stage_cond(struct reel_job *job, struct reel_err *err)
     const int64_t F = s->frames, H = s->height, W = s->width;
     const int64_t ts = m->vae.temporal_stride, ss = m->vae.spatial_stride;
     const int64_t Fl = (F - 1) / ts + 1, h = H / ss, w = W / ss, z = m->vae.cfg.z_dim;
-    if (ts != COND_MASK_CHANNELS || (F - 1) % ts != 0)
+    /* the mask has one channel per video frame of a latent frame (Wan2.1's
+     * 4; 2 for a VAE that halves time), and the encoder reads 1 + 4k frames */
+    if (ts < 1 || ts > 4 || (F - 1) % 4 != 0 || m->dit.cfg.in_dim != 2 * z + ts)
         return reel_errf(err, REEL_E_MODEL,
-                         "%s: frame conditioning needs a VAE temporal stride of %d and 1 + %dk "
-                         "frames (stride %lld, %lld frames)",
-                         m->path, COND_MASK_CHANNELS, COND_MASK_CHANNELS, (long long)ts,
-                         (long long)F);
+                         "%s: frame conditioning needs 1 + 4k frames and dit.in_dim = 2 z_dim + "
+                         "the VAE's temporal stride (%lld frames, stride %lld, in_dim %d, z_dim %lld)",
+                         m->path, (long long)F, (long long)ts, m->dit.cfg.in_dim, (long long)z);
     const size_t plane = (size_t)(H * W);
     float *video = calloc((size_t)(3 * F) * plane, sizeof *video); /* 0 = mid-grey */
     float *img = malloc(3 * plane * sizeof *img);
-    float *mask = malloc(sizeof(float) * (size_t)(COND_MASK_CHANNELS * Fl * h * w));
+    float *mask = malloc(sizeof(float) * (size_t)(ts * Fl * h * w));
     float *lat = malloc(sizeof(float) * (size_t)(z * Fl * h * w));
     unsigned char *has = calloc((size_t)F, 1);
     struct reel_weights *wt = NULL;
@@ -67,7 +65,7 @@ int reel_stage_cond(struct reel_job *job, struct reel_err *err)
         has[k->frame] = 1;
         reel_progress_step(job->progress, i + 1);
     }
-    reel_cond_mask(has, Fl, h * w, mask);
+    reel_cond_mask(has, (int)ts, Fl, h * w, mask);
 
     if ((rc = reel_weights_open(m->vae.weights, &wt, err)) ||
         (rc = reel_wan_vae_create(&m->vae.cfg, wt, job->be, &vae, err)))
@@ -84,7 +82,7 @@ int reel_stage_cond(struct reel_job *job, struct reel_err *err)
     reel_progress_step(job->progress, s->n_keyframes + 1);
 
     struct reel_tensor t[2] = {
-        {.dtype = REEL_F32, .ndim = 4, .shape = {COND_MASK_CHANNELS, Fl, h, w}, .data = mask,
+        {.dtype = REEL_F32, .ndim = 4, .shape = {ts, Fl, h, w}, .data = mask,
          .name = "mask"},
         {.dtype = REEL_F32, .ndim = 4, .shape = {z, Fl, h, w}, .data = lat, .name = "latent"},
     };

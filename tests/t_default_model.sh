@@ -186,8 +186,8 @@ if "$REEL" info reel-default >"$tmp/info" 2>&1; then
         ! grep -q "^  trained *NO" "$tmp/info" && ok "reel info: no placeholder warning (trained: true)" ||
             fail "reel info: no placeholder warning (trained: true)" "$(cat "$tmp/info")"
     fi
-    grep -q "in/out 36/16" "$tmp/info" && ok "reel info: video tower in/out 36/16 (frame conditioning)" ||
-        fail "reel info: video tower in/out 36/16" "$(cat "$tmp/info")"
+    grep -q "in/out 34/16" "$tmp/info" && ok "reel info: video tower in/out 34/16 (frame conditioning)" ||
+        fail "reel info: video tower in/out 34/16" "$(cat "$tmp/info")"
     # the audio parts: their architecture lines and their files
     if grep -qi "^  audio VAE" "$tmp/info" && grep -qi "^  vocoder" "$tmp/info" &&
         grep -qi "^  audio " "$tmp/info"; then

@@ -28,22 +28,22 @@
 
 /* ------------------------------------------------------------ unit checks */
 
-/* One latent-frame/channel cell set to 1 in an otherwise zero [4, Fl] mask. */
+/* One latent-frame/channel cell set to 1 in an otherwise zero [S, Fl] mask. */
 struct cell {
     int c, j;
 };
 
-static void mask_case(const char *name, int F, const int *frames, int n_frames,
+static void mask_case(const char *name, int S, int F, const int *frames, int n_frames,
                       const struct cell *ones, int n_ones)
 {
-    int Fl = (F - 1) / 4 + 1;
+    int Fl = (F - 1) / S + 1;
     unsigned char *has = calloc((size_t)F, 1);
-    float *m = malloc(sizeof(float) * 4 * (size_t)Fl * 2);
+    float *m = malloc(sizeof(float) * (size_t)S * (size_t)Fl * 2);
     for (int i = 0; i < n_frames; i++)
         has[frames[i]] = 1;
-    reel_cond_mask(has, Fl, 2, m);
+    reel_cond_mask(has, S, Fl, 2, m);
     int bad = 0, bc = -1, bj = -1;
-    for (int c = 0; c < 4; c++) {
+    for (int c = 0; c < S; c++) {
         for (int j = 0; j < Fl; j++) {
             float want = 0;
             for (int k = 0; k < n_ones; k++)
@@ -69,19 +69,27 @@ static void test_mask(void)
      * for j >= 1. */
     const int f0[] = {0};
     const struct cell c0[] = {{0, 0}, {1, 0}, {2, 0}, {3, 0}};
-    mask_case("mask: image at frame 0 fills all 4 channels of latent frame 0", 17, f0, 1, c0, 4);
+    mask_case("mask: image at frame 0 fills all 4 channels of latent frame 0", 4, 17, f0, 1, c0, 4);
     const int f16[] = {16};
     const struct cell c16[] = {{3, 4}};
-    mask_case("mask: last frame (16) is channel 3 of latent frame 4", 17, f16, 1, c16, 1);
+    mask_case("mask: last frame (16) is channel 3 of latent frame 4", 4, 17, f16, 1, c16, 1);
     const int f8[] = {8};
     const struct cell c8[] = {{3, 2}};
-    mask_case("mask: frame 8 is channel 3 of latent frame 2", 17, f8, 1, c8, 1);
+    mask_case("mask: frame 8 is channel 3 of latent frame 2", 4, 17, f8, 1, c8, 1);
     const int f1[] = {1, 5, 6};
     const struct cell c1[] = {{0, 1}, {0, 2}, {1, 2}};
-    mask_case("mask: frames 1, 5, 6 are (c0, j1), (c0, j2), (c1, j2)", 17, f1, 3, c1, 3);
-    mask_case("mask: no images, all zero", 17, NULL, 0, NULL, 0);
+    mask_case("mask: frames 1, 5, 6 are (c0, j1), (c0, j2), (c1, j2)", 4, 17, f1, 3, c1, 3);
+    mask_case("mask: no images, all zero", 4, 17, NULL, 0, NULL, 0);
     const int fone[] = {0};
-    mask_case("mask: a 1-frame clip", 1, fone, 1, c0, 4);
+    mask_case("mask: a 1-frame clip", 4, 1, fone, 1, c0, 4);
+    /* stride 2 (a VAE that halves time), F = 17, 9 latent frames: sequence
+     * m0 m0 m1 .. m16; channel c of latent frame j is frame 2j + c - 1 */
+    mask_case("mask stride 2: image at frame 0 fills both channels of latent frame 0", 2, 17, f0, 1,
+              c0, 2);
+    const struct cell s16[] = {{1, 8}};
+    mask_case("mask stride 2: last frame (16) is channel 1 of latent frame 8", 2, 17, f16, 1, s16, 1);
+    const struct cell s1[] = {{0, 1}, {0, 3}, {1, 3}};
+    mask_case("mask stride 2: frames 1, 5, 6 are (c0, j1), (c0, j3), (c1, j3)", 2, 17, f1, 3, s1, 3);
 }
 
 static void cover_case(int sw0, int sh0, int W, int H, int esw, int esh, int ex, int ey)
@@ -150,14 +158,27 @@ static int checker(int argc, char **argv)
     float *mask = NULL, *lat = NULL;
     int okm = load_f32(f, "mask", ms, &mask) == 0, okl = load_f32(f, "latent", ls, &lat) == 0;
     reel_st_close(f);
-    if (!CHECK(okm && okl && ms[0] == 4 && ls[1] == ms[1] && ls[2] == ms[2] && ls[3] == ms[3],
-               "cond.safetensors holds mask [4, F, h, w] and latent [z, F, h, w]",
-               "mask %s, latent %s", okm ? "ok" : "missing", okl ? "ok" : "missing")) {
+    /* S mask channels: the config's VAE temporal stride */
+    int64_t S = 0;
+    {
+        struct reel_model_config mc = {0};
+        struct reel_diag diag = {0};
+        if (reel_model_config_load(cfg_path, NULL, &mc, &diag) == 0)
+            S = mc.vae.temporal_stride;
+        reel_diag_print(&diag, cfg_path);
+        reel_diag_free(&diag);
+        reel_model_config_free(&mc);
+    }
+    if (!CHECK(okm && okl && S > 0 && ms[0] == S && ls[1] == ms[1] && ls[2] == ms[2] &&
+                   ls[3] == ms[3],
+               "cond.safetensors holds mask [S, F, h, w] (S the VAE's temporal stride) and latent "
+               "[z, F, h, w]", "mask %s (%lld channels, S %lld), latent %s", okm ? "ok" : "missing",
+               okm ? (long long)ms[0] : 0LL, (long long)S, okl ? "ok" : "missing")) {
         free(mask);
         free(lat);
         TEST_EXIT();
     }
-    const int64_t Fl = ms[1], hw = ms[2] * ms[3], F = 4 * (Fl - 1) + 1, z = ls[0];
+    const int64_t Fl = ms[1], hw = ms[2] * ms[3], F = S * (Fl - 1) + 1, z = ls[0];
     unsigned char *has = calloc((size_t)F, 1);
     char name[256];
     snprintf(name, sizeof name, "mask is exactly the pattern of frames {%s} (%lld frames)", frames,
@@ -166,10 +187,10 @@ static int checker(int argc, char **argv)
         CHECK(0, name, "bad frame list '%s'", frames);
     } else {
         int64_t bad = -1;
-        for (int64_t c = 0; c < 4 && bad < 0; c++)
+        for (int64_t c = 0; c < S && bad < 0; c++)
             for (int64_t j = 0; j < Fl && bad < 0; j++) {
-                int64_t k = 4 * j + c;
-                float want = has[k < 4 ? 0 : k - 3] ? 1.0f : 0.0f;
+                int64_t k = S * j + c;
+                float want = has[k < S ? 0 : k - (S - 1)] ? 1.0f : 0.0f;
                 for (int64_t i = 0; i < hw; i++)
                     if (mask[(c * Fl + j) * hw + i] != want) {
                         bad = (c * Fl + j) * hw + i;

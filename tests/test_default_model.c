@@ -4,7 +4,7 @@
  * (names and shapes), the text encoder encodes prompts with the shipped
  * tokenizer, the Ovi fusion model (video + audio towers, frame-conditioned
  * video input) runs one step on the default 128x128 x 49-frame latent
- * (16x16 x 13) with the clip's 95 audio latents, the Wan VAE decodes latent
+ * (16x16 x 25: the VAE halves time) with the clip's 95 audio latents, the Wan VAE decodes latent
  * frames to 128x128 pictures, and the audio VAE + vocoder turn the audio
  * latents into PCM of the clip's length.
  *
@@ -234,8 +234,8 @@ static void fusion_checks(const struct reel_model_config *m, const struct reel_w
     r.nv_in = vc->in_dim * cells;
     r.nv_out = vc->out_dim * cells;
     r.na = r.L * m->audio.tower.in_dim;
-    CHECK(r.F == 13 && r.H == 16 && r.W == 16 && r.L == 95 && r.vtokens == 832,
-          "default clip: 16x16 latents x 13 frames (832 video tokens), 95 audio latents",
+    CHECK(r.F == 25 && r.H == 16 && r.W == 16 && r.L == 95 && r.vtokens == 1600,
+          "default clip: 16x16 latents x 25 frames (1600 video tokens), 95 audio latents",
           "%lldx%lld x %lld frames, %lld tokens, %lld audio latents", (long long)r.H,
           (long long)r.W, (long long)r.F, (long long)r.vtokens, (long long)r.L);
 
@@ -262,10 +262,10 @@ static void fusion_checks(const struct reel_model_config *m, const struct reel_w
     const char *p1 = "a red circle bounces off the walls, a low hum";
     memset(&err, 0, sizeof err);
     if (!CHECK(!fusion_step(&r, p1, vin, aud, v1, a1, &err),
-               "fusion forward at the default sizes ([12,13,16,16] video, [95,8] audio)", "%s",
+               "fusion forward at the default sizes ([34,25,16,16] video, [95,8] audio)", "%s",
                err.msg))
         goto done;
-    check_output("fusion video output [4,13,16,16]", v1, r.nv_out, 0.01, 100);
+    check_output("fusion video output [16,25,16,16]", v1, r.nv_out, 0.01, 100);
     check_output("fusion audio output [95,8]", a1, r.na, 0.01, 100);
 
     /* the same inputs again: the same bits */
@@ -343,9 +343,9 @@ static void vae_checks(const struct reel_model_config *m, const struct reel_weig
                err.msg))
         return;
     const int s = reel_wan_vae_spatial_factor(vae), tf = reel_wan_vae_temporal_factor(vae);
-    CHECK(s == m->vae.spatial_stride && tf == m->vae.temporal_stride && s == 8 && tf == 4,
-          "VAE strides 8x8 spatial, 4 temporal (as the config)", "%d / %d", s, tf);
-    /* the default latent size, two latent frames -> 1 + 4 pictures */
+    CHECK(s == m->vae.spatial_stride && tf == m->vae.temporal_stride && s == 8 && tf == 2,
+          "VAE strides 8x8 spatial, 2 temporal (as the config)", "%d / %d", s, tf);
+    /* the default latent size, two latent frames -> 1 + 2 pictures */
     const int64_t z = m->vae.cfg.z_dim, h = m->defaults.height / s, wd = m->defaults.width / s;
     const int64_t F = 2, n = z * F * h * wd;
     float *lat = malloc(sizeof(float) * (size_t)n);
@@ -363,7 +363,7 @@ static void vae_checks(const struct reel_model_config *m, const struct reel_weig
         goto done;
     CHECK(f1.calls == 2 && f1.first[0] == 0 && f1.n[0] == 1 && f1.first[1] == 1 &&
               f1.n[1] == tf && f1.total == 1 + tf,
-          "VAE decode: latent frame 0 -> 1 picture, frame 1 -> 4 (5 in all)",
+          "VAE decode: latent frame 0 -> 1 picture, frame 1 -> 2 (3 in all)",
           "%lld calls, %lld frames", (long long)f1.calls, (long long)f1.total);
     CHECK(f1.frame_size == 3 * 128 * 128, "VAE pictures are 128x128 RGB (the default size)",
           "%lld values a frame", (long long)f1.frame_size);
@@ -502,9 +502,11 @@ int main(void)
     const struct reel_wan_dit_config *vc = &m.dit.cfg;
     CHECK(m.family == REEL_FAMILY_OVI && m.audio.enabled, "reel-default is an ovi model with audio",
           "family %s, audio %d", reel_model_family_name(m.family), m.audio.enabled);
-    CHECK(m.dit.frame_cond && vc->in_dim == 2 * vc->out_dim + 4 && vc->in_dim == 36 &&
-              vc->out_dim == m.vae.cfg.z_dim,
-          "video tower is frame-conditioned: in_dim 36 = 16 noise + 4 mask + 16 cond, "
+    CHECK(m.vae.temporal_stride == 2, "reel-default's VAE halves time (temporal stride 2)",
+          "stride %d", m.vae.temporal_stride);
+    CHECK(m.dit.frame_cond && vc->in_dim == 2 * vc->out_dim + m.vae.temporal_stride &&
+              vc->in_dim == 34 && vc->out_dim == m.vae.cfg.z_dim,
+          "video tower is frame-conditioned: in_dim 34 = 16 noise + 2 mask + 16 cond, "
           "out_dim = VAE z",
           "frame_cond %d, in %d, out %d, z %d", m.dit.frame_cond, vc->in_dim, vc->out_dim,
           m.vae.cfg.z_dim);
@@ -552,8 +554,8 @@ int main(void)
               "%d video, %d audio of %d", k.video, k.audio, k.tensors);
         const struct reel_tensor *pe =
             reel_weights_find(w[W_FUSION], "video_model.patch_embedding.weight");
-        CHECK(pe && pe->ndim == 5 && pe->shape[0] == vc->dim && pe->shape[1] == vc->in_dim && vc->in_dim == 36,
-              "fusion: video patch embedding takes 36 channels (16 noise + 4 mask + 16 cond)", "%s",
+        CHECK(pe && pe->ndim == 5 && pe->shape[0] == vc->dim && pe->shape[1] == vc->in_dim && vc->in_dim == 34,
+              "fusion: video patch embedding takes 34 channels (16 noise + 2 mask + 16 cond)", "%s",
               pe ? "another shape" : "missing");
     }
     if (w[W_VAE]) {

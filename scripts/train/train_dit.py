@@ -6,7 +6,7 @@ stage-2 audio codec.
 
     train_dit.py prepare --out DIR --vae VAE_DIR --audio AUDIO_DIR [--n-train 1024]
                          [--video-only | --audio-only]
-    train_dit.py train   --out DIR [--steps 16000] [--resume] [--threads 2] [--amp bf16|off]
+    train_dit.py train   --out DIR [--steps 10000] [--resume] [--threads 2] [--amp bf16|off]
     train_dit.py export  --out DIR --to configs/reel-default [--dtype bf16]
 
 The networks are make_golden_ovi.Tower (fusion) and bench_umt5_torch.encode
@@ -25,8 +25,8 @@ sees exactly the ids reel feeds the encoder.
 
 train: flow matching as Wan/Ovi sample it: x_t = (1 - s) x0 + s eps, the
 model predicts eps - x0 at timestep 1000 s; s is drawn uniformly then
-shifted (--shift 3) towards noise. Video tower input = [x_t | mask(4) |
-cond latent] (Wan i2v channel concat); the conditioning pattern of a sample
+shifted (--shift 3) towards noise. Video tower input = [x_t | mask(S), S the
+VAE's temporal stride | cond latent] (Wan i2v channel concat); the pattern of a sample
 is none / first / first+last / keyframes with probabilities 0.4/0.25/0.2/0.15.
 The caption is one of the grammar's phrasings of the clip's attributes,
 replaced by "" 10 % of the time (classifier-free guidance). Loss = MSE
@@ -145,12 +145,13 @@ def fusion(P, tc, vid_in, aud_in, t, ctx):
     return mo.fusion_run(P, tc, vid_in, t, ctx, nv, aud_in, ctx, aud_in.shape[0])
 
 
-def frame_mask_channels(m):
-    """Per-video-frame mask [F] -> the Wan i2v mask [4, F_lat]: frame 0 repeated
-    4 times, then frames 1.. in groups of 4 (reel's cond stage builds the same)."""
+def frame_mask_channels(m, stride):
+    """Per-video-frame mask [F] -> the Wan i2v mask [S, F_lat], S = stride (the
+    VAE's temporal stride, video frames per latent frame): frame 0 repeated S
+    times, then frames 1.. in groups of S (reel's cond stage builds the same)."""
     m = np.asarray(m, np.float32)
-    seq = np.concatenate([np.repeat(m[:1], 4), m[1:]])
-    return seq.reshape(-1, 4).T.copy()
+    seq = np.concatenate([np.repeat(m[:1], stride), m[1:]])
+    return seq.reshape(-1, stride).T.copy()
 
 
 # ----------------------------------------------------------------------------
@@ -366,6 +367,7 @@ class Data:
         self.ids = caps["ids"]
         self.by_combo = caps["by_combo"]
         self.n = self.lat.shape[0]
+        self.t_stride = (FRAMES - 1) // (self.lat.shape[2] - 1)
 
     def norm(self, v):
         return (v - self.mean) / self.std
@@ -392,7 +394,7 @@ class Data:
         else:
             choices = self.by_combo[str(self.combo[i])]
             ids = self.ids[choices[int(rng.integers(len(choices)))]]
-        return (self.norm(self.lat[i]), self.norm(cond), frame_mask_channels(m),
+        return (self.norm(self.lat[i]), self.norm(cond), frame_mask_channels(m, self.t_stride),
                 self.audio[i], ids, pat)
 
 
@@ -418,7 +420,7 @@ def train_step(P, tc, tcfg, data, a, step):
         xt = (1 - s) * x0 + s * ev
         at = (1 - s) * aud0 + s * ea
         F_lat, H, W = x0.shape[1:]
-        mk = torch.from_numpy(mask)[:, :, None, None].expand(4, F_lat, H, W)
+        mk = torch.from_numpy(mask)[:, :, None, None].expand(mask.shape[0], F_lat, H, W)
         vin = torch.cat([xt, mk, torch.from_numpy(cond)], dim=0)
         t = torch.tensor(s * 1000.0, dtype=torch.float32)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
@@ -526,7 +528,7 @@ def parse(argv=None):
             p.add_argument("--tokenizer",
                            default=os.path.join(REPO, "configs", "reel-default", "tokenizer.model"))
         if name == "train":
-            p.add_argument("--steps", type=int, default=16000)
+            p.add_argument("--steps", type=int, default=10000)
             p.add_argument("--resume", action="store_true")
             p.add_argument("--batch", type=int, default=4)
             p.add_argument("--lr", type=float, default=3e-4)

@@ -305,6 +305,15 @@ def main(argv=None):
         clips = common.load_clips(a.heldout, a.eval_n, a.eval_frames)
         print("step %d %s" % (step, heldout_line(clips, evaluate(P, cfg, clips))))
         return 0
+    if a.resume and all(os.path.exists(os.path.join(a.out, f))
+                        for f in ("ckpt.pt", "vae.safetensors", "stats.json")):
+        done = int(torch.load(os.path.join(a.out, "ckpt.pt"))["step"])
+        if done >= a.steps:
+            # finished and exported: nothing to redo (the shipped VAE's base
+            # stage was trained in another layout, 4x in time, and would not
+            # load into this config's parameters)
+            print("%s: finished at step %d (vae.safetensors, stats.json written)" % (a.out, done))
+            return 0
     ck, step, _, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
     if step == 0 and a.init_from:
         # a fine-tuning run: the weights of another run's checkpoint, a fresh
