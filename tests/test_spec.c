@@ -168,8 +168,10 @@ static void test_bad_specs(void)
                  "4:9: frames: ", "either duration or frames, not both (duration is at line 3)");
     expect_error("non-integer frames", "version: 1\nprompt: hi\nframes: 20.5\n", "3:9: frames: ",
                  "must be a whole number");
+    /* the default model: 1024 latent frames (the DiT's rotary tables) of 2
+     * video frames, in 1 + 4k steps (frame conditioning) */
     expect_error("too many frames", "version: 1\nprompt: hi\nframes: 5001\n", "3:9: frames: ",
-                 "at most 4093");
+                 "at most 2045");
     expect_error("bad container", "version: 1\nprompt: hi\noutput:\n  path: clip.avi\n",
                  "4:9: output.path: ", "unknown container '.avi'");
     expect_error("no extension", "version: 1\nprompt: hi\noutput:\n  path: clip\n",
