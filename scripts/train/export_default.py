@@ -6,10 +6,8 @@ configs/reel-default/ (the files `make demo` renders with).
     export_default.py --train DIR --snapshot SNAP     (a running training, beside the shipped model)
 
 Takes from the training directory DIR (what `make train-default` fills):
-  DIR/vae/vae.safetensors                          stage 1 (f16); or DIR/vae_ft/ (the
-                                                   impact fine-tune): the VAE stage the
-                                                   DiT's latents were prepared with
-                                                   (DIR/dit/prep_source.json)
+  DIR/vae2x/vae.safetensors (or the VAE stage      stage 1b (f16): the VAE the DiT's
+  DIR/dit/prep_source.json names)                   latents were prepared with
   DIR/audio/audio_vae.safetensors, vocoder.safetensors   stage 2 (f16)
   DIR/dit/ckpt.pt  -> fusion.safetensors, text_encoder.safetensors (EMA, bf16)
 and the tokenizer the text encoder was trained with. It writes the video
@@ -77,7 +75,11 @@ def main(argv=None):
     subprocess.run([sys.executable, os.path.join(REPO, "scripts", "train", "train_dit.py"),
                     "export", "--out", os.path.join(T, "dit"), "--to", a.to, "--dtype", a.dtype],
                    check=True)
-    src = load_json(os.path.join(T, "dit", "prep_source.json"))["video"]
+    ps = os.path.join(T, "dit", "prep_source.json")
+    if not os.path.exists(ps):
+        raise SystemExit("%s: missing - run train_dit.py prepare (it records the VAE the latents "
+                         "come from)" % ps)
+    src = load_json(ps)["video"]
     vae_stage = src["vae_stage"]
     vae_file = os.path.join(T, vae_stage, "vae.safetensors")
     if common.file_sha256(vae_file) != src["vae"]:

@@ -237,7 +237,7 @@ def check_prep_source(a, md):
     want = {}
     if not a.audio_only:
         # vae_stage: the training directory's VAE stage the latents come
-        # from (vae, or vae_ft after the impact fine-tune); export_default
+        # from (vae2x for reel-default); export_default
         # ships that one, so the DiT decodes through the VAE it learnt on
         want["video"] = dict(clips, vae=common.file_sha256(os.path.join(a.vae, "vae.safetensors")),
                              vae_stage=os.path.basename(os.path.normpath(a.vae)),
