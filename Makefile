@@ -112,7 +112,7 @@ train-default: deps
 	  --rim-weight 2 --temporal 1.0 --crop 32,64 --frames 1,5,9,17,45 --batch 4 \
 	  --object-crop-p 0.8 --amp bf16 --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae2x --init-from $(TRAIN_DIR)/vae/ckpt.pt \
-	  --steps 1500 --lr 1e-4 --warmup 50 --fg-weight 10 --rim-weight 2 --temporal 2.0 --impact-p 0.5 \
+	  --steps 3000 --lr 1e-4 --warmup 50 --fg-weight 10 --rim-weight 2 --temporal 2.0 --impact-p 0.5 \
 	  --crop 32,64 --frames 1,5,9,17,45 --batch 4 --object-crop-p 0.8 --amp bf16 \
 	  --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
