@@ -3,7 +3,7 @@
 #   make demo     install what is missing, build, render examples/hello.yaml
 #   make test     install what is missing, build, run every test
 #   make bench    benchmarks (ours beside the reference)
-#   make train-default  train the default model (~8 h CPU, resumable; scripts/train/README.md)
+#   make train-default  train the default model (~9 h CPU, resumable; scripts/train/README.md)
 #   make eval-default   score the default model on held-out prompts
 #   make asan     build and run the tests under AddressSanitizer + UBSan
 
@@ -97,7 +97,7 @@ clean-default-model:
 # --- end default model ---
 
 # --- training the default model (scripts/train/README.md) ---
-# About 8 hours of a 2-core CPU in all, in stages, each resumable: run it
+# About 9 hours of a 2-core CPU in all, in stages, each resumable: run it
 # again after a stop and every stage continues from its last checkpoint (a
 # finished stage only re-exports). State lives in TRAIN_DIR: a sitting may be
 # a fresh machine, so its checkpoints are committed (.gitignore lets through
