@@ -768,10 +768,10 @@ static void check_and_fill(struct cfg_ctx *c, struct cfg_raw *r, struct reel_mod
     m->size_multiple_h = m->vae.spatial_stride * d->patch[1];
     m->frame_step = m->vae.temporal_stride * d->patch[0];
     m->max_frames = (REEL_WAN_ROPE_POSITIONS - 1) * m->frame_step + 1;
-    /* the encoder reads the condition video in chunks of four frames: a
-     * frame-conditioned model with a 2x VAE still takes 1 + 4k frames */
+    /* the encoder reads the condition video in chunks: a frame-conditioned
+     * model with a 2x VAE still takes 1 + 4k frames */
     if (m->dit.frame_cond) {
-        while (m->frame_step % 4)
+        while (m->frame_step % REEL_WAN_VAE_CHUNK_FRAMES)
             m->frame_step *= 2;
         m->max_frames -= (m->max_frames - 1) % m->frame_step;
     }

@@ -32,7 +32,8 @@ int reel_stage_cond(struct reel_job *job, struct reel_err *err)
     const int64_t Fl = (F - 1) / ts + 1, h = H / ss, w = W / ss, z = m->vae.cfg.z_dim;
     /* the mask has one channel per video frame of a latent frame (Wan2.1's
      * 4; 2 for a VAE that halves time), and the encoder reads 1 + 4k frames */
-    if (ts < 1 || ts > 4 || (F - 1) % 4 != 0 || m->dit.cfg.in_dim != 2 * z + ts)
+    if (ts < 1 || ts > REEL_WAN_VAE_CHUNK_FRAMES || (F - 1) % REEL_WAN_VAE_CHUNK_FRAMES != 0 ||
+        m->dit.cfg.in_dim != 2 * z + ts)
         return reel_errf(err, REEL_E_MODEL,
                          "%s: frame conditioning needs 1 + 4k frames and dit.in_dim = 2 z_dim + "
                          "the VAE's temporal stride (%lld frames, stride %lld, in_dim %d, z_dim %lld)",

@@ -14,6 +14,9 @@
 #include "stages/wan_dit.h" /* reel_tensor_emit_fn */
 
 #define REEL_WAN_VAE_MAX_MULT 8
+/* The encoder reads frame 0 alone, then chunks of this many video frames:
+ * an encoded clip has 1 + 4k frames whatever the VAE's temporal stride. */
+#define REEL_WAN_VAE_CHUNK_FRAMES 4
 
 struct reel_wan_vae_config {
     int version;            /* 21 (vae.py) or 22 (vae2_2.py) */

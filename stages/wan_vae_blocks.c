@@ -428,11 +428,12 @@ int reel_wan_vae_create(const struct reel_wan_vae_config *cfg, const struct reel
     int rc = wk.rc;
     if (!rc && (m->enc.oom || m->dec.oom))
         rc = reel_errf(err, REEL_E_OTHER, "WanVAE_: out of memory");
-    if (!rc && (m->t_down < 1 || 4 % m->t_down || m->t_up < 1 || 4 % m->t_up))
+    if (!rc && (m->t_down < 1 || REEL_WAN_VAE_CHUNK_FRAMES % m->t_down || m->t_up < 1 ||
+                REEL_WAN_VAE_CHUNK_FRAMES % m->t_up))
         rc = reel_errf(err, REEL_E_MODEL,
                        "WanVAE_: temporal factors %d (encoder) / %d (decoder) do not divide the "
-                       "4-frame chunks",
-                       m->t_down, m->t_up);
+                       "%d-frame chunks",
+                       m->t_down, m->t_up, REEL_WAN_VAE_CHUNK_FRAMES);
     if (!rc) {
         m->enc_cache = calloc((size_t)m->enc.ncache + 1, sizeof *m->enc_cache);
         m->dec_cache = calloc((size_t)m->dec.ncache + 1, sizeof *m->dec_cache);
@@ -467,8 +468,8 @@ int64_t reel_wan_vae_latent_frames(const struct reel_wan_vae *vae, int64_t video
 {
     if (video_frames < 1)
         return 0;
-    int64_t chunks = 1 + (video_frames - 1) / 4;
-    return 1 + (chunks - 1) * (4 / vae->t_down);
+    int64_t chunks = 1 + (video_frames - 1) / REEL_WAN_VAE_CHUNK_FRAMES;
+    return 1 + (chunks - 1) * (REEL_WAN_VAE_CHUNK_FRAMES / vae->t_down);
 }
 
 int64_t reel_wan_vae_video_frames(const struct reel_wan_vae *vae, int64_t latent_frames)
@@ -1208,14 +1209,14 @@ int reel_wan_vae_encode(struct reel_wan_vae *vae, const float *video, int64_t T,
                          "frame and sizes that are multiples of %d",
                          (long long)H, (long long)W, (long long)T, s);
     int64_t F = reel_wan_vae_latent_frames(vae, T), h = H / s, w = W / s, plane = h * w;
-    int64_t chunks = 1 + (T - 1) / 4, fo = 0;
-    float *tmp = floats(4 * plane, err);
+    int64_t chunks = 1 + (T - 1) / REEL_WAN_VAE_CHUNK_FRAMES, fo = 0;
+    float *tmp = floats(REEL_WAN_VAE_CHUNK_FRAMES * plane, err);
     if (!tmp)
         return REEL_E_OTHER;
     caches_clear(vae->enc_cache, vae->enc.ncache);
     int rc = REEL_OK;
     for (int64_t i = 0; !rc && i < chunks; i++) {
-        int64_t f0 = i ? 1 + 4 * (i - 1) : 0, nf = i ? 4 : 1;
+        int64_t f0 = i ? 1 + REEL_WAN_VAE_CHUNK_FRAMES * (i - 1) : 0, nf = i ? REEL_WAN_VAE_CHUNK_FRAMES : 1;
         struct vae_act x = {0}, y = {0};
         rc = act_alloc(&x, 3, nf, H, W, err);
         if (rc)
@@ -1230,7 +1231,7 @@ int reel_wan_vae_encode(struct reel_wan_vae *vae, const float *video, int64_t T,
         if (!rc)
             rc = conv_run(vae, &vae->conv1, x.d, x.t, x.h, x.w, 0, &y, err);
         act_free(&x);
-        if (!rc && (y.h != h || y.w != w || fo + y.t > F || y.t * plane > 4 * plane))
+        if (!rc && (y.h != h || y.w != w || fo + y.t > F || y.t * plane > REEL_WAN_VAE_CHUNK_FRAMES * plane))
             rc = reel_errf(err, REEL_E_OTHER, "WanVAE_ encode: chunk %lld gave an unexpected "
                            "[%lld, %lld, %lld] latent", (long long)i, (long long)y.t,
                            (long long)y.h, (long long)y.w);

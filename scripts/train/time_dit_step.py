@@ -38,7 +38,7 @@ def main(argv=None):
     tc, tcfg = td.tower_cfgs(mc), td.umt5_cfg(mc)
     P = td.init_params(mc, 0)
     d, ad = mc["dit"], mc["audio"]["dit"]
-    t_stride = 2 ** sum(1 for f in mc["vae"].get("temporal_downsample", [False, True, True]) if f)
+    t_stride = 2 ** sum(common.vae_cfg(mc)["temperal_downsample"])
     F_lat = (mc["defaults"]["frames"] - 1) // t_stride + 1
     H, W = (s // 8 for s in mc["defaults"]["size"][::-1])
     # audio latents of the clip: samples / the vocoder's hop / the mel VAE's downsampling
