@@ -34,7 +34,7 @@ struct cfg_raw {
     int family, trained;
     char *dit_weights;
     int model_type, patch[3], text_len, in_dim, dim, ffn_dim, freq_dim, text_dim, out_dim;
-    int num_heads, num_layers, qk_norm, cross_attn_norm, frame_cond;
+    int num_heads, num_layers, qk_norm, cross_attn_norm, frame_cond, pin_first_latent;
     double eps;
     int vae_version;
     char *vae_weights;
@@ -106,6 +106,7 @@ static const struct reel_field cfg_fields[] = {
     {"dit.cross_attn_norm", REEL_F_BOOL, OFF(cross_attn_norm), 0, 0, 0, NULL, 0, 0},
     {"dit.eps", REEL_F_NUM, OFF(eps), 0, 1, REEL_FF_MIN_EXCL, NULL, 0, 0},
     {"dit.frame_cond", REEL_F_BOOL, OFF(frame_cond), 0, 0, 0, NULL, 0, 0},
+    {"dit.pin_first_latent", REEL_F_BOOL, OFF(pin_first_latent), 0, 0, 0, NULL, 0, 0},
     {"vae", REEL_F_SECTION, 0, 0, 0, REQ, NULL, 0, 0},
     {"vae.version", REEL_F_INT, OFF(vae_version), 21, 22, REQ, NULL, 0, 0},
     {"vae.weights", REEL_F_RAWPATH, OFF(vae_weights), 0, 0, REQ | REEL_FF_NONEMPTY, NULL, 0, 0},
@@ -745,6 +746,10 @@ static void check_and_fill(struct cfg_ctx *c, struct cfg_raw *r, struct reel_mod
     m->dit.frame_cond = r->frame_cond;
     if (m->dit.frame_cond && m->family != REEL_FAMILY_OVI)
         cfg_error(c, "dit.frame_cond", "frame conditioning is implemented for family ovi only");
+    m->dit.pin_first_latent = r->pin_first_latent;
+    if (m->dit.pin_first_latent && !m->dit.frame_cond)
+        cfg_error(c, "dit.pin_first_latent", "needs dit.frame_cond: true (it holds the first "
+                  "latent frame to the condition latent of a given frame 0)");
     /* frame_cond: x_t, one mask channel per video frame of a latent frame
      * (the VAE's temporal stride), the condition latent */
     int want_in = d->model_type == REEL_WAN_I2V ? 2 * v->z_dim + 4

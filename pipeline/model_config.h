@@ -50,6 +50,11 @@ struct reel_model_config {
          * VAE's temporal stride, so cfg.in_dim = 2 * out_dim + S. Enables image /
          * last_image / keyframes. */
         int frame_cond;
+        /* With frame 0 given, the first latent frame is held at every step to
+         * the condition latent noised to that step's sigma (Wan2.2 TI2V's
+         * first-frame replacement): a causal VAE encodes frame 0 alone into
+         * it, so the clip starts on the given image's VAE round trip. */
+        int pin_first_latent;
     } dit;
     struct {
         struct reel_wan_vae_config cfg;

@@ -10,7 +10,11 @@
  * A model with frame conditioning (dit.frame_cond) gets the video tower's
  * input as the channel concat [x_t | mask | cond latent] of cond.safetensors
  * (stage `cond`) on every pass, conditional and unconditional alike; the
- * audio tower is unchanged. */
+ * audio tower is unchanged. With dit.pin_first_latent and frame 0 given,
+ * the first latent frame is set to (1 - sigma) cond + sigma noise before the
+ * first pass and after every step (its own initial noise, so the sample
+ * stays on the path the model was trained on), ending on the condition
+ * latent itself at sigma 0. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -137,6 +141,25 @@ static int load_cond(struct reel_job *job, const struct reel_wan_dit_config *vc,
     return rc;
 }
 
+/* The first latent frame pinned to the condition: x = (1 - sigma) c + sigma eps
+ * over its h*w cells in each of the z channels. vid: [z, F, h, w]; c and eps
+ * hold the same cells of the condition latent and of the initial noise. */
+struct first_pin {
+    float *eps;          /* [z, hw] */
+    const float *cond;   /* vin's condition latent, [z, F, h, w] */
+    int64_t z, hw, n_cell;
+};
+
+static void pin_first_latent(const struct first_pin *p, float sigma, float *vid)
+{
+    for (int64_t c = 0; c < p->z; c++) {
+        const float *cc = p->cond + c * p->n_cell, *e = p->eps + c * p->hw;
+        float *x = vid + c * p->n_cell;
+        for (int64_t i = 0; i < p->hw; i++)
+            x[i] = (1.0f - sigma) * cc[i] + sigma * e[i];
+    }
+}
+
 /* out = uncond + g * (cond - uncond), in place over cond; g == 1 keeps cond. */
 static void guide(float *cond, const float *uncond, int64_t n, double g)
 {
@@ -171,6 +194,7 @@ int reel_stage_denoise_av(struct reel_job *job, struct reel_err *err)
     float *ctx = NULL, *ctx_nv = NULL, *ctx_na = NULL;
     float *vid = NULL, *aud = NULL, *vpos = NULL, *apos = NULL, *vneg = NULL, *aneg = NULL;
     float *vin = NULL; /* frame_cond: [x_t | mask | cond latent] */
+    struct first_pin pin = {0};
     const int frame_cond = m->dit.frame_cond;
     const int64_t n_cell = c.vshape[1] * c.vshape[2] * c.vshape[3];
     int64_t len = 0, len_nv = 0, len_na = 0;
@@ -213,6 +237,17 @@ int reel_stage_denoise_av(struct reel_job *job, struct reel_err *err)
     }
     if (!rc && frame_cond)
         rc = load_cond(job, vc, n_cell, c.vshape, vin, err);
+    /* mask channel 0 of latent frame 0 says whether frame 0 is given */
+    if (!rc && m->dit.pin_first_latent && vin[vc->out_dim * n_cell] > 0.5f) {
+        pin.z = vc->out_dim;
+        pin.hw = c.vshape[2] * c.vshape[3];
+        pin.n_cell = n_cell;
+        pin.cond = vin + (vc->in_dim - vc->out_dim) * n_cell;
+        if (!(pin.eps = malloc(sizeof(float) * (size_t)(pin.z * pin.hw))))
+            rc = reel_errf(err, REEL_E_OTHER, "out of memory for the first-frame pin");
+        for (int64_t ch = 0; !rc && ch < pin.z; ch++)
+            reel_rng_normal(s->seed, 0, ch * n_cell, pin.hw, pin.eps + ch * pin.hw);
+    }
     if (rc)
         goto done;
 
@@ -229,6 +264,9 @@ int reel_stage_denoise_av(struct reel_job *job, struct reel_err *err)
     reel_progress_stage(job->progress, "denoise", s->sampler.steps);
     reel_progress_step(job->progress, start);
     const int64_t *ts = reel_flow_sampler_timesteps(c.sv);
+    const float *sigmas = reel_flow_sampler_sigmas(c.sv);
+    if (pin.eps)
+        pin_first_latent(&pin, sigmas[start], vid);
     int64_t vtokens = c.vshape[1] * (c.vshape[2] / vc->patch[1]) * (c.vshape[3] / vc->patch[2]);
     for (int step = start; step < s->sampler.steps; step++) {
         float t = (float)ts[step];
@@ -256,8 +294,11 @@ int reel_stage_denoise_av(struct reel_job *job, struct reel_err *err)
             guide(apos, aneg, na, ga);
         }
         if ((rc = reel_flow_sampler_step(c.sv, step, vpos, vid, nv, err)) ||
-            (rc = reel_flow_sampler_step(c.sa, step, apos, aud, na, err)) ||
-            (rc = save_checkpoint(&c, step, vid, aud, err)))
+            (rc = reel_flow_sampler_step(c.sa, step, apos, aud, na, err)))
+            goto done;
+        if (pin.eps)
+            pin_first_latent(&pin, sigmas[step + 1], vid);
+        if ((rc = save_checkpoint(&c, step, vid, aud, err)))
             goto done;
         reel_progress_step(job->progress, step + 1);
         reel_job_kill_point("denoise", step);
@@ -274,6 +315,7 @@ done:
     free(ctx_na);
     free(vid);
     free(vin);
+    free(pin.eps);
     free(aud);
     free(vpos);
     free(apos);

@@ -155,6 +155,40 @@ else
     echo "FAIL - frame_cond with in_dim != 2 * out_dim + 4: a model config error (exit $rc)"
 fi
 
+# ---- dit.pin_first_latent: with frame 0 given the first latent frame ends
+# on the condition latent exactly; without it (or without an image at frame
+# 0) it is generated like the rest.
+"$CHECK" pin "$tmp/image/.clip.mp4.reel/cond.safetensors" \
+    "$tmp/image/.clip.mp4.reel/denoise.safetensors" free | sed 's/^\(ok\|FAIL\) - /\1 - image, no pin: /'
+sed 's/^  frame_cond: true$/  frame_cond: true\n  pin_first_latent: true/' "$CFG" >"$tmp/pin-cond.yaml"
+for p in "pin_image:image: img/red.png:pinned" "pin_last:last_image: img/wide.png:free"; do
+    name=${p%%:*}
+    rest=${p#*:}
+    spec=${rest%:*}
+    want=${rest##*:}
+    job "$name" "$spec"
+    sed -i "s|^model: .*|model: $tmp/pin-cond.yaml|" "$tmp/$name.yaml"
+    if render "$name"; then
+        "$CHECK" pin "$tmp/$name/.clip.mp4.reel/cond.safetensors" \
+            "$tmp/$name/.clip.mp4.reel/denoise.safetensors" "$want" |
+            sed "s#^\(ok\|FAIL\) - #\1 - pin_first_latent, $spec: #"
+    else
+        tail -3 "$tmp/$name.log"
+        echo "FAIL - pin_first_latent, $spec: renders"
+    fi
+done
+sed 's/^  frame_cond: true$/  pin_first_latent: true/' "$CFG" | sed 's/^  in_dim: 12$/  in_dim: 4/' \
+    >"$tmp/bad-pin.yaml"
+"$REEL" validate --set "model=$tmp/bad-pin.yaml" "$tmp/none.yaml" >"$tmp/v.out" 2>&1
+rc=$?
+if [ "$rc" = 3 ] && grep -q 'bad-pin.yaml:[0-9]*:[0-9]*: dit.pin_first_latent: needs dit.frame_cond' \
+    "$tmp/v.out"; then
+    echo "ok - pin_first_latent without frame_cond: a model config error naming the key (exit 3)"
+else
+    cat "$tmp/v.out"
+    echo "FAIL - pin_first_latent without frame_cond: a model config error naming the key (exit $rc)"
+fi
+
 # ---- a changed image is another job
 "$REEL" validate --print "$tmp/image.yaml" >"$tmp/k1" 2>&1
 cp "$tmp/img/red.png" "$tmp/img/red.orig.png"

@@ -12,7 +12,12 @@
  * alone (one frame) - the encoder is causal, so latent frame 0 sees video
  * frame 0 only - and differ from the encoding of a mid-grey frame. zeros:
  * the whole latent must equal the encoding of an all-zero (mid-grey) video
- * of the clip's length. */
+ * of the clip's length.
+ *   test_cond pin COND.safetensors DENOISE.safetensors pinned|free
+ * pinned (dit.pin_first_latent, frame 0 given): the denoised latent's first
+ * latent frame is bit for bit the condition latent's, and some later frame
+ * is not (the rest was still generated); free: the first latent frame
+ * differs from the condition latent's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,12 +274,60 @@ static int checker(int argc, char **argv)
     TEST_EXIT();
 }
 
+/* Largest |a - b| over latent frames [f0, f1) of two [z, F, h, w] latents. */
+static float latent_frames_diff(const float *a, const float *b, const int64_t *shape, int64_t f0,
+                                int64_t f1)
+{
+    const int64_t F = shape[1], hw = shape[2] * shape[3];
+    float d = 0.0f;
+    for (int64_t c = 0; c < shape[0]; c++)
+        for (int64_t i = f0 * hw; i < f1 * hw; i++) {
+            float e = fabsf(a[c * F * hw + i] - b[c * F * hw + i]);
+            d = e > d ? e : d;
+        }
+    return d;
+}
+
+static int pin_checker(char **argv)
+{
+    const char *want = argv[4];
+    struct reel_err err = {0};
+    struct reel_st_file *fc = NULL, *fd = NULL;
+    int64_t sc[4] = {0}, sd[4] = {0};
+    float *cond = NULL, *den = NULL;
+    int ok = !reel_st_open(argv[2], &fc, &err) && !reel_st_open(argv[3], &fd, &err) &&
+             load_f32(fc, "latent", sc, &cond) == 0 && load_f32(fd, "latent", sd, &den) == 0 &&
+             !memcmp(sc, sd, sizeof sc) && sc[1] > 1;
+    reel_st_close(fc);
+    reel_st_close(fd);
+    if (CHECK(ok, "cond and denoise latents open, of one shape [z, F > 1, h, w]", "%s",
+              err.msg[0] ? err.msg : "missing or of other shapes")) {
+        float d0 = latent_frames_diff(cond, den, sc, 0, 1);
+        float drest = latent_frames_diff(cond, den, sc, 1, sc[1]);
+        if (!strcmp(want, "pinned")) {
+            CHECK(d0 == 0.0f, "pinned: the first latent frame is the condition latent's",
+                  "max |diff| %g", d0);
+            CHECK(drest > 0.1f, "pinned: the later latent frames are generated",
+                  "max |diff| to the condition latent %g", drest);
+        } else {
+            CHECK(d0 > 0.1f, "free: the first latent frame is generated, not the condition's",
+                  "max |diff| %g", d0);
+        }
+    }
+    free(cond);
+    free(den);
+    TEST_EXIT();
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 5 && !strcmp(argv[1], "check"))
         return checker(argc, argv);
+    if (argc == 5 && !strcmp(argv[1], "pin"))
+        return pin_checker(argv);
     if (argc > 1) {
-        fprintf(stderr, "usage: test_cond [check COND.safetensors FRAMES CONFIG [IMAGE|zeros]]\n");
+        fprintf(stderr, "usage: test_cond [check COND.safetensors FRAMES CONFIG [IMAGE|zeros]]\n"
+                        "       test_cond pin COND.safetensors DENOISE.safetensors pinned|free\n");
         return 2;
     }
     test_mask();

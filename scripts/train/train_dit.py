@@ -30,7 +30,10 @@ VAE's temporal stride | cond latent] (Wan i2v channel concat); the pattern of a 
 is none / first / first+last / keyframes with probabilities 0.4/0.25/0.2/0.15.
 The caption is one of the grammar's phrasings of the clip's attributes,
 replaced by "" 10 % of the time (classifier-free guidance). Loss = MSE
-video + MSE audio. AdamW, warm-up then cosine; EMA of the weights is what
+video + MSE audio; from step --given-weight-from on, the latent frames that
+hold a given frame weigh --given-weight in the video term (the model had
+learned to copy the condition only loosely: their x0 error matched the free
+frames'). AdamW, warm-up then cosine; EMA of the weights is what
 is exported. The matmuls run under bf16 autocast (--amp; gradients agree
 with f32 to cosine 0.9999) with OpenBLAS held to one thread beside torch's
 own (common.set_blas_threads). Every random draw of step s depends only on (seed, s), and
@@ -426,9 +429,16 @@ def train_step(P, tc, tcfg, data, a, step):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
             ctx = text_encode(P, tcfg, ids)
             pv, pa = fusion(P, tc, vin, at, t, ctx)
-        lv = F.mse_loss(pv.float(), ev - x0)
+        se = (pv.float() - (ev - x0)) ** 2
+        lv = se.mean()                       # logged: the plain MSE, comparable across runs
+        lw = lv
+        if a.given_weight != 1.0 and step >= a.given_weight_from and mask.any():
+            # latent frames holding a given frame weigh given_weight: the copy
+            # of the condition into them is what i2v / FLF output is judged on
+            w = torch.from_numpy(np.where(mask.any(axis=0), a.given_weight, 1.0).astype(np.float32))
+            lw = (se.mean(dim=(0, 2, 3)) * w).sum() / w.sum()
         la = F.mse_loss(pa.float(), ea - aud0)
-        ((lv + a.audio_weight * la) / a.batch).backward()
+        ((lw + a.audio_weight * la) / a.batch).backward()
         lv_tot += float(lv) / a.batch
         la_tot += float(la) / a.batch
     return lv_tot, la_tot
@@ -537,6 +547,12 @@ def parse(argv=None):
             p.add_argument("--shift", type=float, default=3.0)
             p.add_argument("--text-drop", type=float, default=0.1)
             p.add_argument("--audio-weight", type=float, default=1.0)
+            p.add_argument("--given-weight", type=float, default=8.0,
+                           help="loss weight of the latent frames that hold a given frame "
+                                "(from --given-weight-from on)")
+            p.add_argument("--given-weight-from", type=int, default=8100,
+                           help="the step the shipped run switched --given-weight on (before "
+                                "it, every latent frame weighed 1)")
             p.add_argument("--ema", type=float, default=0.999)
             p.add_argument("--amp", choices=("bf16", "off"), default="bf16",
                            help="bf16 autocast of the matmuls (oneDNN, AVX512-BF16 / AMX): "
