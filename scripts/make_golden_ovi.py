@@ -75,7 +75,10 @@ def audio_rope_rotate(x, n_tok, table):
 
 
 class Tower:
-    """One WanModel of the fusion: embeddings, per-block halves, head."""
+    """One WanModel of the fusion: embeddings, per-block halves, head. Tokens
+    are held as [S, B, dim] for a batch of B samples: the attention treats
+    the batch as more heads ([S, B * heads, head_dim]), so every position,
+    rope and mask is the single-sample one (B = 1 is the reference forward)."""
 
     def __init__(self, W, prefix, cfg, name):
         self.W = {k[len(prefix):]: v for k, v in W.items() if k.startswith(prefix)}
@@ -102,105 +105,116 @@ class Tower:
             return rope_rotate(x, self.grid, self.table)
         return audio_rope_rotate(x, self.N, self.table)
 
-    def embed(self, x, t, context, seq_len, rec, dt):
+    def heads(self, v):
+        """[S, B, dim] -> [S, B * heads, head_dim]"""
+        return v.reshape(v.shape[0], -1, self.hd)
+
+    def embed(self, x, t, contexts, seq_len, rec, dt):
+        """x: video [B, C, F, H, W] / audio [B, L, C]; t [B]; contexts: B tensors [Lc, text_dim]."""
         cfg, dim = self.cfg, self.dim
+        B = x.shape[0]
         if self.name == "vid":
-            tok = F.conv3d(x[None].to(dt), self.W["patch_embedding.weight"],
+            tok = F.conv3d(x.to(dt), self.W["patch_embedding.weight"],
                            self.W["patch_embedding.bias"], stride=tuple(cfg["patch_size"]))
             self.grid = tuple(tok.shape[2:])
-            tok = tok.flatten(2).transpose(1, 2)[0]
+            tok = tok.flatten(2).permute(2, 0, 1)                          # [N, B, dim]
             self.table = rope_table(self.hd)
         else:
-            a = x.to(dt).t()[None]                                      # [1, C, L]
+            a = x.to(dt).transpose(1, 2)                                # [B, C, L]
             h = F.silu(F.conv1d(a, self.W["patch_embedding.0.weight"],
                                 self.W["patch_embedding.0.bias"], padding=3))
             h = F.conv1d(F.silu(F.conv1d(h, self.W["patch_embedding.2.w1.weight"], padding=3))
                          * F.conv1d(h, self.W["patch_embedding.2.w3.weight"], padding=3),
                          self.W["patch_embedding.2.w2.weight"], padding=3)
-            tok = h[0].t()
+            tok = h.permute(2, 0, 1)                                    # [L, B, dim]
             self.table = audio_rope_table(self.hd, cfg["temporal_rope_scaling_factor"])
         self.N = tok.shape[0]
         assert self.N <= seq_len
         self.S = seq_len
-        self.h = torch.cat([tok, tok.new_zeros(seq_len - self.N, dim)], dim=0)
-        rec["patch_embed"] = self.h[None]
+        self.h = torch.cat([tok, tok.new_zeros(seq_len - self.N, B, dim)], dim=0)
+        rec["patch_embed"] = self.h.transpose(0, 1)
         rec["rope_freqs"] = torch.view_as_real(self.table)
 
-        tt = t.reshape(1, 1).expand(1, seq_len).to(torch.float32)
+        tt = t.reshape(B, 1).expand(B, seq_len).to(torch.float32)
         rec["t_tokens"] = tt
-        sin = sinusoid(cfg["freq_dim"], tt.reshape(-1)).reshape(1, seq_len, -1)
+        sin = sinusoid(cfg["freq_dim"], tt.reshape(-1)).reshape(B, seq_len, -1)
         rec["t_sinusoid"] = sin
-        self.e = self.lin(F.silu(self.lin(sin.to(dt), "time_embedding.0")), "time_embedding.2")
-        e0 = self.lin(F.silu(self.e), "time_projection.1")
-        self.e0 = e0.reshape(1, seq_len, 6, dim)
-        rec["e"] = self.e
-        rec["e0"] = self.e0
-        ctx = context.to(dt)
-        ctx = torch.cat([ctx, ctx.new_zeros(cfg["text_len"] - ctx.shape[0], ctx.shape[1])], dim=0)
-        self.ctx = self.lin(F.gelu(self.lin(ctx, "text_embedding.0"), approximate="tanh"),
-                            "text_embedding.2")
-        rec["context"] = self.ctx[None]
+        e = self.lin(F.silu(self.lin(sin.to(dt), "time_embedding.0")), "time_embedding.2")
+        e0 = self.lin(F.silu(e), "time_projection.1").reshape(B, seq_len, 6, dim)
+        rec["e"] = e
+        rec["e0"] = e0
+        self.e, self.e0 = e.transpose(0, 1), e0.transpose(0, 1)       # [S, B, ...]
+        L = cfg["text_len"]
+        ctx = torch.stack([torch.cat([c.to(dt), c.new_zeros(L - c.shape[0], c.shape[1]).to(dt)], dim=0)
+                           for c in contexts])                          # [B, text_len, text_dim]
+        ctx = self.lin(F.gelu(self.lin(ctx, "text_embedding.0"), approximate="tanh"),
+                       "text_embedding.2")
+        rec["context"] = ctx
+        self.ctx = ctx.transpose(0, 1)                                  # [text_len, B, dim]
 
     def self_attn(self, i, rec):
         p = "blocks.%d." % i
-        m = self.W[p + "modulation.modulation"][0][None] + self.e0[0]     # [S, 6, dim]
+        m = self.W[p + "modulation.modulation"][0][None, None] + self.e0    # [S, B, 6, dim]
         # unbind, not six slices: the same views, but training's backward then
-        # stacks the six gradients instead of zero-filling an [S, 6, dim] buffer each
-        self.mod = list(m.unbind(1))
-        S, nh, hd = self.S, self.nh, self.hd
+        # stacks the six gradients instead of zero-filling an [S, B, 6, dim] buffer each
+        self.mod = list(m.unbind(2))
+        S = self.S
         u = self.ln(self.h) * (1 + self.mod[1]) + self.mod[0]
-        q = self.rms(self.lin(u, p + "self_attn.q"), p + "self_attn.norm_q").reshape(S, nh, hd)
-        k = self.rms(self.lin(u, p + "self_attn.k"), p + "self_attn.norm_k").reshape(S, nh, hd)
-        v = self.lin(u, p + "self_attn.v").reshape(S, nh, hd)
-        a = attend(self.rope(q), self.rope(k), v, k_len=self.N)
+        q = self.heads(self.rms(self.lin(u, p + "self_attn.q"), p + "self_attn.norm_q"))
+        k = self.heads(self.rms(self.lin(u, p + "self_attn.k"), p + "self_attn.norm_k"))
+        v = self.heads(self.lin(u, p + "self_attn.v"))
+        a = attend(self.rope(q), self.rope(k), v, k_len=self.N).reshape(S, -1, self.dim)
         self.h = self.h + self.lin(a, p + "self_attn.o") * self.mod[2]
-        rec["block.%d.after_self_attn" % i] = self.h[None]
+        rec["block.%d.after_self_attn" % i] = self.h.transpose(0, 1)
 
     def cross_ffn(self, i, tgt_h, tgt, rec):
-        """tgt_h: the other tower's tokens [S_t, dim]; tgt: that Tower (rope, N)."""
+        """tgt_h: the other tower's tokens [S_t, B, dim]; tgt: that Tower (rope, N)."""
         p = "blocks.%d." % i
         c = p + "cross_attn."
-        S, nh, hd = self.S, self.nh, self.hd
+        S = self.S
         u = self.ln(self.h, p + "norm3") if self.cfg.get("cross_attn_norm", True) else self.h
-        q = self.rms(self.lin(u, c + "q"), c + "norm_q").reshape(S, nh, hd)
-        k = self.rms(self.lin(self.ctx, c + "k"), c + "norm_k").reshape(-1, nh, hd)
-        v = self.lin(self.ctx, c + "v").reshape(-1, nh, hd)
+        q = self.heads(self.rms(self.lin(u, c + "q"), c + "norm_q"))
+        k = self.heads(self.rms(self.lin(self.ctx, c + "k"), c + "norm_k"))
+        v = self.heads(self.lin(self.ctx, c + "v"))
         x_txt = attend(q, k, v)
         tn = self.ln(tgt_h, c + "pre_attn_norm_fusion")
-        kt = self.rms(self.lin(tn, c + "k_fusion"), c + "norm_k_fusion").reshape(-1, nh, hd)
-        vt = self.lin(tn, c + "v_fusion").reshape(-1, nh, hd)
+        kt = self.heads(self.rms(self.lin(tn, c + "k_fusion"), c + "norm_k_fusion"))
+        vt = self.heads(self.lin(tn, c + "v_fusion"))
         x_av = attend(self.rope(q), tgt.rope(kt), vt, k_len=tgt.N)
-        y = self.lin(x_txt + x_av, c + "o")
-        rec["block.%d.cross_attn_out" % i] = y[None]
+        y = self.lin((x_txt + x_av).reshape(S, -1, self.dim), c + "o")
+        rec["block.%d.cross_attn_out" % i] = y.transpose(0, 1)
         self.h = self.h + y
         u = self.ln(self.h) * (1 + self.mod[4]) + self.mod[3]
         u = self.lin(F.gelu(self.lin(u, p + "ffn.0"), approximate="tanh"), p + "ffn.2")
         self.h = self.h + u * self.mod[5]
-        rec["block.%d" % i] = self.h[None]
+        rec["block.%d" % i] = self.h.transpose(0, 1)
 
     def head(self, rec):
-        hm = self.W["head.modulation"][0][None] + self.e[0][:, None, :]   # [S, 2, dim]
-        out = self.lin(self.ln(self.h) * (1 + hm[:, 1]) + hm[:, 0], "head.head")
-        rec["head"] = out[None]
+        hm = self.W["head.modulation"][0][None, None] + self.e[:, :, None, :]   # [S, B, 2, dim]
+        out = self.lin(self.ln(self.h) * (1 + hm[:, :, 1]) + hm[:, :, 0], "head.head")
+        rec["head"] = out.transpose(0, 1)
         if self.name != "vid":
-            return out[:self.N]
+            return out[:self.N].transpose(0, 1)                          # [B, N, C]
         c = self.cfg["out_dim"]
         f, gh, gw = self.grid
         pt, ph, pw = self.cfg["patch_size"]
-        u = out[:self.N].reshape(f, gh, gw, pt, ph, pw, c).permute(6, 0, 3, 1, 4, 2, 5)
-        return u.reshape(c, f * pt, gh * ph, gw * pw)
+        B = out.shape[1]
+        u = out[:self.N].reshape(f, gh, gw, B, pt, ph, pw, c).permute(3, 7, 0, 4, 1, 5, 2, 6)
+        return u.reshape(B, c, f * pt, gh * ph, gw * pw)
 
 
-def fusion_run(W, cfg, vid, t, vid_ctx, vid_seq_len, audio, audio_ctx, audio_seq_len, slg=0,
-               dtype=torch.float32, rv=None, ra=None):
-    """The FusionModel forward on torch tensors (differentiable: training uses
-    it too) -> (video [C, F, H, W], audio [L, C])."""
+def fusion_run_batch(W, cfg, vid, t, vid_ctxs, vid_seq_len, audio, audio_ctxs, audio_seq_len,
+                     slg=0, dtype=torch.float32, rv=None, ra=None):
+    """The FusionModel forward of a batch (differentiable: training uses it):
+    vid [B, C, F, H, W], t [B], audio [B, L, C], *_ctxs B tensors [Lc, text_dim]
+    -> (video [B, C, F, H, W], audio [B, L, C]). Every sample of a batch has
+    the same shapes; the text contexts may differ in length."""
     vt = Tower(W, "video_model.", cfg["video"], "vid")
     at = Tower(W, "audio_model.", cfg["audio"], "audio")
     rv = {} if rv is None else rv
     ra = {} if ra is None else ra
-    vt.embed(vid, t, vid_ctx, vid_seq_len, rv, dtype)
-    at.embed(audio, t, audio_ctx, audio_seq_len, ra, dtype)
+    vt.embed(vid, t, vid_ctxs, vid_seq_len, rv, dtype)
+    at.embed(audio, t, audio_ctxs, audio_seq_len, ra, dtype)
     for i in range(cfg["video"]["num_layers"]):
         if slg > 0 and i == slg:
             continue
@@ -210,6 +224,15 @@ def fusion_run(W, cfg, vid, t, vid_ctx, vid_seq_len, audio, audio_ctx, audio_seq
         at.cross_ffn(i, vt.h, vt, ra)
         vt.cross_ffn(i, a_sa, at, rv)
     return vt.head(rv), at.head(ra)
+
+
+def fusion_run(W, cfg, vid, t, vid_ctx, vid_seq_len, audio, audio_ctx, audio_seq_len, slg=0,
+               dtype=torch.float32, rv=None, ra=None):
+    """One sample: vid [C, F, H, W], t scalar, audio [L, C] -> (video [C, F, H, W],
+    audio [L, C]); the intermediates in rv / ra carry a batch axis of 1."""
+    v, a = fusion_run_batch(W, cfg, vid[None], t.reshape(1), [vid_ctx], vid_seq_len, audio[None],
+                            [audio_ctx], audio_seq_len, slg, dtype, rv, ra)
+    return v[0], a[0]
 
 
 def fusion_forward(W, cfg, T, dtype):

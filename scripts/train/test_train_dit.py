@@ -12,6 +12,11 @@ and 3 steps, so a broken link shows in `make test` and not hours into a sitting.
                  the trained fusion DiT) -> `reel render` with the snapshot, read
                  back by ffprobe (49 frames of 128x128 and the clip's 3.06 s of audio).
 
+  fused_batch    train_step with --fused-batch (the batch in one forward,
+                 make_golden_ovi.fusion_run_batch) gives the per-sample path's
+                 losses and gradients (float32, relative 1e-4), text drop and
+                 frame conditioning included.
+
 The VAE and audio codec are `reel init-weights`' seeded random weights for
 the default config (the stages that train them have their own tests).
 Prints ok/FAIL lines; run by tests/t_train.sh.
@@ -131,8 +136,71 @@ def test_dit_pipeline():
     return None
 
 
+class FakeData:
+    """train_dit.Data's sampling over random latents: 6 clips, the default
+    model's shapes, every frame-conditioning pattern reachable."""
+
+    def __init__(self, train_dit, rng):
+        import numpy as np
+        F_lat, S = 25, 2
+        self.td, self.n, self.t_stride = train_dit, 6, S
+        self.lat = rng.standard_normal((6, 16, F_lat, 16, 16)).astype(np.float32)
+        self.cond = rng.standard_normal((6, 3, 16, F_lat, 16, 16)).astype(np.float16)
+        self.cond_idx = np.arange(6)
+        self.masks = np.zeros((6, 3, 49), np.uint8)
+        self.masks[:, 0, 0] = 1
+        self.masks[:, 1, [0, 48]] = 1
+        self.masks[:, 2, [0, 17, 30]] = 1
+        self.audio = rng.standard_normal((6, 95, 8)).astype(np.float32)
+        self.combo = np.arange(6)
+        self.null_cond = np.zeros((16, F_lat, 16, 16), np.float32)
+        self.mean, self.std = np.float32(0), np.float32(1)
+        self.ids = [[1]] + [[5 + i, 9 + i, 1] for i in range(6)]
+        self.by_combo = {str(i): [1 + i] for i in range(6)}
+
+    def norm(self, v):
+        return v
+
+    def sample(self, rng, p_drop):
+        return self.td.Data.sample(self, rng, p_drop)
+
+
+def test_fused_batch():
+    import types
+    import numpy as np
+    import torch
+    import train_dit
+    mc = common.load_model_config(os.path.join(common.REPO, "configs", "reel-default.yaml"))
+    tc, tcfg = train_dit.tower_cfgs(mc), train_dit.umt5_cfg(mc)
+    P = train_dit.init_params(mc, 0)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():   # off the zero-initialised heads, so every gradient is live
+        for v in P.values():
+            v.add_(0.05 * torch.randn(v.shape, generator=g))
+    data = FakeData(train_dit, np.random.default_rng(0))
+    res = []
+    for fused in (False, True):
+        a = types.SimpleNamespace(seed=0, batch=4, text_drop=0.5, shift=3.0, amp="off",
+                                  audio_weight=1.0, given_weight=8.0, given_weight_from=0,
+                                  fused_batch=fused)
+        for v in P.values():
+            v.grad = None
+        losses = [train_dit.train_step(P, tc, tcfg, data, a, step) for step in (3, 4)]
+        res.append((losses, {k: v.grad.clone() for k, v in P.items() if v.grad is not None}))
+    (l0, g0), (l1, g1) = res
+    if any(abs(x - y) > 1e-5 * abs(x) for p, q in zip(l0, l1) for x, y in zip(p, q)):
+        return "losses differ: per sample %s, fused %s" % (l0, l1)
+    if sorted(g0) != sorted(g1) or len(g0) != len(P):
+        return "gradients of %d / %d of %d tensors" % (len(g0), len(g1), len(P))
+    worst = max(float((g0[k] - g1[k]).abs().max()) / (float(g0[k].abs().max()) + 1e-30) for k in g0)
+    if worst > 1e-4:
+        return "gradients differ: worst relative %.2e" % worst
+    return None
+
+
 def main():
     try:
+        common.run_test(test_fused_batch, FAILS)
         common.run_test(test_dit_pipeline, FAILS)
     finally:
         shutil.rmtree(TMP, ignore_errors=True)

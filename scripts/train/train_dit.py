@@ -148,6 +148,16 @@ def fusion(P, tc, vid_in, aud_in, t, ctx):
     return mo.fusion_run(P, tc, vid_in, t, ctx, nv, aud_in, ctx, aud_in.shape[0])
 
 
+def fusion_batch(P, tc, vid_in, aud_in, t, ctxs):
+    """A batch in one forward: vid_in [B, Cin, F, H, W], aud_in [B, L, Ca], t [B],
+    ctxs B tensors [Lc, text_dim] -> (video [B, Cout, F, H, W], audio [B, L, Ca]):
+    make_golden_ovi.fusion_run_batch (fusion_run is its B = 1 case). One
+    forward for the batch spends PyTorch's per-op cost once, not B times."""
+    pt, ph, pw = tc["video"]["patch_size"]
+    nv = (vid_in.shape[2] // pt) * (vid_in.shape[3] // ph) * (vid_in.shape[4] // pw)
+    return mo.fusion_run_batch(P, tc, vid_in, t, ctxs, nv, aud_in, ctxs, aud_in.shape[1])
+
+
 def frame_mask_channels(m, stride):
     """Per-video-frame mask [F] -> the Wan i2v mask [S, F_lat], S = stride (the
     VAE's temporal stride, video frames per latent frame): frame 0 repeated S
@@ -412,6 +422,7 @@ def train_step(P, tc, tcfg, data, a, step):
     rng = common.step_rng(a.seed, step, 0)
     gen = common.step_generator(a.seed, step, 1)
     lv_tot = la_tot = 0.0
+    draws = []
     for b in range(a.batch):
         x0, cond, mask, aud0, ids, _ = data.sample(rng, a.text_drop)
         x0 = torch.from_numpy(x0)
@@ -425,10 +436,25 @@ def train_step(P, tc, tcfg, data, a, step):
         F_lat, H, W = x0.shape[1:]
         mk = torch.from_numpy(mask)[:, :, None, None].expand(mask.shape[0], F_lat, H, W)
         vin = torch.cat([xt, mk, torch.from_numpy(cond)], dim=0)
-        t = torch.tensor(s * 1000.0, dtype=torch.float32)
+        draws.append((x0, mask, aud0, ids, s, ev, ea, at, vin))
+    if a.fused_batch:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
-            ctx = text_encode(P, tcfg, ids)
-            pv, pa = fusion(P, tc, vin, at, t, ctx)
+            ctxs = [text_encode(P, tcfg, d[3]) for d in draws]
+            pvs, pas = fusion_batch(P, tc, torch.stack([d[8] for d in draws]),
+                                    torch.stack([d[7] for d in draws]),
+                                    torch.tensor([d[4] * 1000.0 for d in draws], dtype=torch.float32),
+                                    ctxs)
+        preds = list(zip(pvs, pas))
+    else:
+        preds = [None] * a.batch
+    for b, (x0, mask, aud0, ids, s, ev, ea, at, vin) in enumerate(draws):
+        if preds[b] is not None:
+            pv, pa = preds[b]
+        else:
+            t = torch.tensor(s * 1000.0, dtype=torch.float32)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+                ctx = text_encode(P, tcfg, ids)
+                pv, pa = fusion(P, tc, vin, at, t, ctx)
         se = (pv.float() - (ev - x0)) ** 2
         lv = se.mean()                       # logged: the plain MSE, comparable across runs
         lw = lv
@@ -438,9 +464,15 @@ def train_step(P, tc, tcfg, data, a, step):
             w = torch.from_numpy(np.where(mask.any(axis=0), a.given_weight, 1.0).astype(np.float32))
             lw = (se.mean(dim=(0, 2, 3)) * w).sum() / w.sum()
         la = F.mse_loss(pa.float(), ea - aud0)
-        ((lw + a.audio_weight * la) / a.batch).backward()
+        loss = (lw + a.audio_weight * la) / a.batch
+        if a.fused_batch:
+            total = loss if b == 0 else total + loss
+        else:
+            loss.backward()      # one sample's graph at a time: the least memory
         lv_tot += float(lv) / a.batch
         la_tot += float(la) / a.batch
+    if a.fused_batch:
+        total.backward()
     return lv_tot, la_tot
 
 
@@ -547,6 +579,9 @@ def parse(argv=None):
             p.add_argument("--shift", type=float, default=3.0)
             p.add_argument("--text-drop", type=float, default=0.1)
             p.add_argument("--audio-weight", type=float, default=1.0)
+            p.add_argument("--fused-batch", action="store_true",
+                           help="one forward for the whole batch (make_golden_ovi.fusion_run_batch) "
+                                "instead of one per sample: the same step, cheaper per sample")
             p.add_argument("--given-weight", type=float, default=8.0,
                            help="loss weight of the latent frames that hold a given frame "
                                 "(from --given-weight-from on)")
