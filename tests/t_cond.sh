@@ -143,17 +143,21 @@ for f in e_range e_dup e_missing e_bad e_model; do
         echo "FAIL - a refused spec ($f) starts no job"
     fi
 done
+# cfg_err NAME PATTERN LABEL: model config $tmp/NAME.yaml is refused with
+# exit 3 and a message matching NAME.yaml:LINE:COL: PATTERN
+cfg_err() {
+    "$REEL" validate --set "model=$tmp/$1.yaml" "$tmp/none.yaml" >"$tmp/v.out" 2>&1
+    rc=$?
+    if [ "$rc" = 3 ] && grep -q "$1.yaml:[0-9]*:[0-9]*: $2" "$tmp/v.out"; then
+        echo "ok - $3: a model config error naming the key (exit 3)"
+    else
+        cat "$tmp/v.out"
+        echo "FAIL - $3: a model config error naming the key (exit $rc)"
+    fi
+}
 # A model config with frame_cond but the wrong in_dim is refused, naming the key.
 sed 's/^  in_dim: 12$/  in_dim: 4/' "$CFG" >"$tmp/bad-cond.yaml"
-"$REEL" validate --set "model=$tmp/bad-cond.yaml" "$tmp/none.yaml" >"$tmp/v.out" 2>&1
-rc=$?
-if [ "$rc" = 3 ] && grep -q 'bad-cond.yaml:[0-9]*:[0-9]*: dit.in_dim: must be 2 \* out_dim + 4 = 12' \
-    "$tmp/v.out"; then
-    echo "ok - frame_cond with in_dim != 2 * out_dim + 4: a model config error (exit 3)"
-else
-    cat "$tmp/v.out"
-    echo "FAIL - frame_cond with in_dim != 2 * out_dim + 4: a model config error (exit $rc)"
-fi
+cfg_err bad-cond 'dit.in_dim: must be 2 \* out_dim + 4 = 12' "frame_cond with in_dim != 2 * out_dim + 4"
 
 # ---- dit.pin_first_latent: with frame 0 given the first latent frame ends
 # on the condition latent exactly; without it (or without an image at frame
@@ -179,15 +183,7 @@ for p in "pin_image:image: img/red.png:pinned" "pin_last:last_image: img/wide.pn
 done
 sed 's/^  frame_cond: true$/  pin_first_latent: true/' "$CFG" | sed 's/^  in_dim: 12$/  in_dim: 4/' \
     >"$tmp/bad-pin.yaml"
-"$REEL" validate --set "model=$tmp/bad-pin.yaml" "$tmp/none.yaml" >"$tmp/v.out" 2>&1
-rc=$?
-if [ "$rc" = 3 ] && grep -q 'bad-pin.yaml:[0-9]*:[0-9]*: dit.pin_first_latent: needs dit.frame_cond' \
-    "$tmp/v.out"; then
-    echo "ok - pin_first_latent without frame_cond: a model config error naming the key (exit 3)"
-else
-    cat "$tmp/v.out"
-    echo "FAIL - pin_first_latent without frame_cond: a model config error naming the key (exit $rc)"
-fi
+cfg_err bad-pin 'dit.pin_first_latent: needs dit.frame_cond' "pin_first_latent without frame_cond"
 
 # ---- a changed image is another job
 "$REEL" validate --print "$tmp/image.yaml" >"$tmp/k1" 2>&1
