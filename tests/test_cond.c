@@ -323,7 +323,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 5 && !strcmp(argv[1], "check"))
         return checker(argc, argv);
-    if (argc == 5 && !strcmp(argv[1], "pin"))
+    if (argc == 5 && !strcmp(argv[1], "pin") &&
+        (!strcmp(argv[4], "pinned") || !strcmp(argv[4], "free")))
         return pin_checker(argv);
     if (argc > 1) {
         fprintf(stderr, "usage: test_cond [check COND.safetensors FRAMES CONFIG [IMAGE|zeros]]\n"

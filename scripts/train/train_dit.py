@@ -438,12 +438,11 @@ def train_step(P, tc, tcfg, data, a, step):
         vin = torch.cat([xt, mk, torch.from_numpy(cond)], dim=0)
         draws.append((x0, mask, aud0, ids, s, ev, ea, at, vin))
     if a.fused_batch:
+        _, _, _, idss, ss, _, _, ats, vins = zip(*draws)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp == "bf16"):
-            ctxs = [text_encode(P, tcfg, d[3]) for d in draws]
-            pvs, pas = fusion_batch(P, tc, torch.stack([d[8] for d in draws]),
-                                    torch.stack([d[7] for d in draws]),
-                                    torch.tensor([d[4] * 1000.0 for d in draws], dtype=torch.float32),
-                                    ctxs)
+            pvs, pas = fusion_batch(P, tc, torch.stack(vins), torch.stack(ats),
+                                    torch.tensor([s * 1000.0 for s in ss], dtype=torch.float32),
+                                    [text_encode(P, tcfg, ids) for ids in idss])
         preds = list(zip(pvs, pas))
     else:
         preds = [None] * a.batch
