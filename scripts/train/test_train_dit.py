@@ -14,8 +14,14 @@ and 3 steps, so a broken link shows in `make test` and not hours into a sitting.
 
   fused_batch    train_step with --fused-batch (the batch in one forward,
                  make_golden_ovi.fusion_run_batch) gives the per-sample path's
-                 losses and gradients (float32, relative 1e-4), text drop and
-                 frame conditioning included.
+                 losses and gradients (float32, relative 1e-4), text drop,
+                 frame conditioning and a time crop included.
+
+  time_crop      --time-crop: a prefix of a clip encodes, through reel's C
+                 VAE, to the whole clip's first latent frames; the crop draw
+                 and the cropped sample's shapes. The pipeline's resume with a
+                 new cycle and crops leaves the first run's arguments in
+                 training.json's history.
 
 The VAE and audio codec are `reel init-weights`' seeded random weights for
 the default config (the stages that train them have their own tests).
@@ -103,7 +109,10 @@ def test_dit_pipeline():
         return "train: video losses %s (want 3 finite ones)" % losses
     if ckpt_step(dit) != 3:
         return "checkpoint at step %d after 3 steps" % ckpt_step(dit)
-    out = sh([PY, td, "train", "--out", dit, "--steps", "4", "--resume"] + small)
+    # resumed with other arguments (a new cycle with time crops): the record
+    # keeps the first run's, to the step they ran to
+    out = sh([PY, td, "train", "--out", dit, "--steps", "4", "--resume", "--cycle-start", "3",
+              "--time-crop", "1", "--crop-min", "20"] + small)
     if "resumed at step 3" not in out or ckpt_step(dit) != 4:
         return "resume: %s" % out[-300:]
     snap = os.path.join(TMP, "snap")
@@ -115,8 +124,13 @@ def test_dit_pipeline():
     if want not in cfg:
         return "snapshot config lacks the prepared latent_mean"
     rec = json.load(open(os.path.join(snap, "reel-default", "training.json")))
-    if rec["dit"]["export"]["step"] != 4:
-        return "training.json records step %s" % rec["dit"]["export"]["step"]
+    ex = rec["dit"]["export"]
+    if ex["step"] != 4:
+        return "training.json records step %s" % ex["step"]
+    hist = ex.get("history", [])
+    if [h["until_step"] for h in hist] != [3] or hist[0]["args"].get("time_crop", 0) != 0 \
+            or ex["args"]["time_crop"] != 1 or ex["args"]["cycle_start"] != 3:
+        return "training.json's arguments: %s, history %s" % (ex["args"], hist)
     mp4 = os.path.join(TMP, "clip.mp4")
     job = os.path.join(TMP, "job.yaml")
     with open(job, "w") as f:
@@ -180,12 +194,15 @@ def test_fused_batch():
     data = FakeData(train_dit, np.random.default_rng(0))
     res = []
     for fused in (False, True):
+        # step 3 whole clips, step 4 a time crop (step 4's draw gives one)
         a = types.SimpleNamespace(seed=0, batch=4, text_drop=0.5, shift=3.0, amp="off",
                                   audio_weight=1.0, given_weight=8.0, given_weight_from=0,
-                                  fused_batch=fused)
+                                  fused_batch=fused, time_crop=0.0, crop_min=7)
         for v in P.values():
             v.grad = None
-        losses = [train_dit.train_step(P, tc, tcfg, data, a, step) for step in (3, 4)]
+        losses = [train_dit.train_step(P, tc, tcfg, data, a, 3)]
+        a.time_crop = 1.0
+        losses.append(train_dit.train_step(P, tc, tcfg, data, a, 4))
         res.append((losses, {k: v.grad.clone() for k, v in P.items() if v.grad is not None}))
     (l0, g0), (l1, g1) = res
     if any(abs(x - y) > 1e-5 * abs(x) for p, q in zip(l0, l1) for x, y in zip(p, q)):
@@ -198,8 +215,62 @@ def test_fused_batch():
     return None
 
 
+def test_time_crop():
+    """The premise of --time-crop (the causal VAE's first k latent frames are
+    the encoding of the clip's first S(k-1)+1 frames, reel's C encoder on
+    random weights), the draw (none at --time-crop 0, k in range and the batch
+    scaled at 1) and the cropped sample's shapes."""
+    import types
+    import numpy as np
+    import train_dit
+    if not os.access(common.VAE_TOOL, os.X_OK):
+        return "no %s (build first)" % common.VAE_TOOL
+    w = common.random_default_model(os.path.join(TMP, "crop"))
+    vcfg = common.vae_cfg(common.load_model_config(os.path.join(common.REPO, "configs",
+                                                                "reel-default.yaml")))
+    rng = np.random.default_rng(5)
+    clip = np.tanh(rng.standard_normal((1, 3, 17, 32, 32))).astype(np.float32)
+    vae = os.path.join(w, "vae.safetensors")
+    full = common.c_vae(vcfg, vae, clip, 1)[0]
+    S = (17 - 1) // (full.shape[2] - 1)
+    # the encoder takes frame 0 and then whole chunks of 2S frames, so a clip
+    # of 2S m + 1 frames is one it can encode on its own; any prefix's
+    # latents hold no later frame: frames after S (k - 1) change latents k..
+    # only (here k = 4)
+    pre = common.c_vae(vcfg, vae, clip[:, :, :2 * S + 1], 1)[0]
+    alt = clip.copy()
+    alt[:, :, 3 * S + 1:] = np.tanh(rng.standard_normal(alt[:, :, 3 * S + 1:].shape))
+    moved = common.c_vae(vcfg, vae, alt, 1)[0]
+    scale = float(np.abs(full).max())
+    if pre.shape[2] != 3:
+        return "the %d-frame prefix encodes to %d latent frames (want 3)" % (2 * S + 1, pre.shape[2])
+    err = [float(np.abs(pre - full[:, :, :3]).max()) / scale,
+           float(np.abs(moved[:, :, :4] - full[:, :, :4]).max()) / scale]
+    if max(err) > 1e-4:
+        return "prefix latents differ from the whole clip's: relative %.2e (3-frame prefix), " \
+               "%.2e (frames after %d changed)" % (err[0], err[1], 3 * S)
+    if float(np.abs(moved[:, :, 4] - full[:, :, 4]).max()) < 1e-3 * scale:
+        return "changing frames %d.. left latent frame 4 as it was" % (3 * S + 1)
+    a = types.SimpleNamespace(time_crop=0.0, crop_min=7, batch=4)
+    r0, r1 = np.random.default_rng(1), np.random.default_rng(1)
+    if train_dit.time_crop(a, r0, 25) != (25, 4) or r0.random() != r1.random():
+        return "--time-crop 0 cropped or drew from the step's generator"
+    a.time_crop = 1.0
+    ks = [train_dit.time_crop(a, np.random.default_rng(i), 25) for i in range(200)]
+    if not all(7 <= kk < 25 and b == round(4 * 25 / kk) for kk, b in ks) or \
+            {kk for kk, _ in ks} != set(range(7, 25)):
+        return "time crops %s (want every k in 7..24, batch round(4 x 25 / k))" % sorted(set(ks))
+    x0, cond, mask, aud = (np.zeros((16, 25, 4, 4)), np.zeros((16, 25, 4, 4)),
+                           np.zeros((2, 25)), np.zeros((95, 8)))
+    got = [v.shape for v in train_dit.crop_sample(x0, cond, mask, aud, 13, 25)]
+    if got != [(16, 13, 4, 4), (16, 13, 4, 4), (2, 13), (48, 8)]:
+        return "crop_sample to 13 latent frames: %s" % got
+    return None
+
+
 def main():
     try:
+        common.run_test(test_time_crop, FAILS)
         common.run_test(test_fused_batch, FAILS)
         common.run_test(test_dit_pipeline, FAILS)
     finally:

@@ -412,10 +412,36 @@ class Data:
 
 
 def lr_at(a, step):
+    """Warm-up then cosine to 0.1 lr over [cycle_start, steps): a later
+    --cycle-start begins a new cycle on a resumed run (its own warm-up)."""
+    step, steps = step - a.cycle_start, a.steps - a.cycle_start
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
-    p = (step - a.warmup) / max(1, a.steps - a.warmup)
+    p = (step - a.warmup) / max(1, steps - a.warmup)
     return a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+
+def time_crop(a, rng, f_lat):
+    """-> (latent frames, batch) of this step. With probability --time-crop
+    the step trains on the first k latent frames of its clips (k uniform in
+    [--crop-min, F_lat - 1]) and takes batch x F_lat / k clips, so a step
+    holds about as many tokens and attention costs less. The prefix is exact
+    for the causal VAE: latent frames 0..k-1 are the encoding of video frames
+    0..S(k-1) alone, and the same holds for the condition video and its mask.
+    No draw is made at --time-crop 0, so older runs replay step for step."""
+    if a.time_crop <= 0 or rng.random() >= a.time_crop:
+        return f_lat, a.batch
+    k = int(rng.integers(a.crop_min, f_lat))
+    return k, max(1, int(round(a.batch * f_lat / k)))
+
+
+def crop_sample(x0, cond, mask, aud0, k, f_lat):
+    """The first k latent frames of a sample and the audio latent frames
+    that span the same time (the audio latent rate is fixed)."""
+    if k == f_lat:
+        return x0, cond, mask, aud0
+    n_aud = int(round(aud0.shape[0] * (k - 1) / (f_lat - 1)))
+    return x0[:, :k], cond[:, :k], mask[:, :k], aud0[:n_aud]
 
 
 def train_step(P, tc, tcfg, data, a, step):
@@ -423,11 +449,16 @@ def train_step(P, tc, tcfg, data, a, step):
     gen = common.step_generator(a.seed, step, 1)
     lv_tot = la_tot = 0.0
     draws = []
-    for b in range(a.batch):
+    f_lat = data.lat.shape[2]
+    k, batch = time_crop(a, rng, f_lat)
+    for b in range(batch):
         x0, cond, mask, aud0, ids, _ = data.sample(rng, a.text_drop)
-        x0 = torch.from_numpy(x0)
-        aud0 = torch.from_numpy(aud0)
-        u = (b + rng.random()) / a.batch          # stratified over the batch
+        x0, cond, mask, aud0 = crop_sample(x0, cond, mask, aud0, k, f_lat)
+        x0 = torch.from_numpy(np.ascontiguousarray(x0))
+        aud0 = torch.from_numpy(np.ascontiguousarray(aud0))
+        cond = np.ascontiguousarray(cond)
+        mask = np.ascontiguousarray(mask)
+        u = (b + rng.random()) / batch            # stratified over the batch
         s = a.shift * u / (1 + (a.shift - 1) * u)
         ev = torch.randn(x0.shape, generator=gen)
         ea = torch.randn(aud0.shape, generator=gen)
@@ -445,7 +476,7 @@ def train_step(P, tc, tcfg, data, a, step):
                                     [text_encode(P, tcfg, ids) for ids in idss])
         preds = list(zip(pvs, pas))
     else:
-        preds = [None] * a.batch
+        preds = [None] * batch
     for b, (x0, mask, aud0, ids, s, ev, ea, at, vin) in enumerate(draws):
         if preds[b] is not None:
             pv, pa = preds[b]
@@ -463,16 +494,24 @@ def train_step(P, tc, tcfg, data, a, step):
             w = torch.from_numpy(np.where(mask.any(axis=0), a.given_weight, 1.0).astype(np.float32))
             lw = (se.mean(dim=(0, 2, 3)) * w).sum() / w.sum()
         la = F.mse_loss(pa.float(), ea - aud0)
-        loss = (lw + a.audio_weight * la) / a.batch
+        loss = (lw + a.audio_weight * la) / batch
         if a.fused_batch:
             total = loss if b == 0 else total + loss
         else:
             loss.backward()      # one sample's graph at a time: the least memory
-        lv_tot += float(lv) / a.batch
-        la_tot += float(la) / a.batch
+        lv_tot += float(lv) / batch
+        la_tot += float(la) / batch
     if a.fused_batch:
         total.backward()
     return lv_tot, la_tot
+
+
+def args_differ(prev, cur):
+    """Whether two runs' arguments train differently (paths, thread count,
+    --resume and logging do not)."""
+    skip = {"out", "config", "resume", "threads", "log_every", "save_every", "cmd"}
+    keys = (set(prev) | set(cur)) - skip
+    return any(prev.get(k) != cur.get(k) for k in keys)
 
 
 def cmd_train(a):
@@ -490,7 +529,13 @@ def cmd_train(a):
     ck, start, extra, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
     for k, v in extra.get("ema", {}).items():
         ema[k].copy_(v)
-    ckpt_extra = lambda: {"ema": ema, "args": vars(a)}  # noqa: E731
+    # a resumed run with other arguments keeps the earlier ones, with the step
+    # they ran to, so the exported record says how every step was trained
+    history = list(extra.get("history", []))
+    prev = extra.get("args")
+    if prev is not None and args_differ(prev, vars(a)):
+        history.append({"until_step": start, "args": prev})
+    ckpt_extra = lambda: {"ema": ema, "args": vars(a), "history": history}  # noqa: E731
     step = start
     avg_v = avg_a = None
     while step < a.steps:
@@ -534,6 +579,7 @@ def cmd_export(a):
     recs = common.JsonLog(os.path.join(a.out, "log.jsonl"), state["step"]).records()
     last = recs[-1] if recs else {}
     meta = {"step": state["step"], "args": state["extra"]["args"],
+            "history": state["extra"].get("history", []),
             "final": {k: last.get(k) for k in ("avg_video", "avg_audio", "loss_video", "loss_audio")}}
     fus = OrderedDict((k, v) for k, v in ema.items() if not k.startswith("text."))
     txt = OrderedDict((k[5:], v) for k, v in ema.items() if k.startswith("text."))
@@ -574,6 +620,14 @@ def parse(argv=None):
             p.add_argument("--batch", type=int, default=4)
             p.add_argument("--lr", type=float, default=3e-4)
             p.add_argument("--warmup", type=int, default=200)
+            p.add_argument("--cycle-start", type=int, default=0,
+                           help="step the learning-rate cycle (warm-up + cosine to --steps) "
+                                "starts at: a resumed run past its schedule begins a new one")
+            p.add_argument("--time-crop", type=float, default=0.0,
+                           help="probability that a step trains on a time prefix of its clips "
+                                "(with proportionally more clips)")
+            p.add_argument("--crop-min", type=int, default=7,
+                           help="fewest latent frames of a time crop")
             p.add_argument("--wd", type=float, default=0.01)
             p.add_argument("--shift", type=float, default=3.0)
             p.add_argument("--text-drop", type=float, default=0.1)
