@@ -23,6 +23,9 @@ and 3 steps, so a broken link shows in `make test` and not hours into a sitting.
                  new cycle and crops leaves the first run's arguments in
                  training.json's history.
 
+  object_weight  --fg-weight's loss weight: 1 on the background, 1 + W on
+                 the object.
+
 The VAE and audio codec are `reel init-weights`' seeded random weights for
 the default config (the stages that train them have their own tests).
 Prints ok/FAIL lines; run by tests/t_train.sh.
@@ -103,7 +106,7 @@ def test_dit_pipeline():
             return "prepare with another --n-cond: %s %s" % (f, "kept" if now == t else "remade")
     sh(prep_args + ["--n-cond", "2"])
     small = ["--batch", "2", "--warmup", "2", "--threads", "1", "--save-every", "2", "--log-every", "1"]
-    out = sh([PY, td, "train", "--out", dit, "--steps", "3"] + small)
+    out = sh([PY, td, "train", "--out", dit, "--steps", "4", "--stop-at", "3"] + small)
     losses = [float(m) for m in re.findall(r"video ([0-9.]+) \(avg", out)]
     if len(losses) != 3 or not all(0 < v < 10 for v in losses):
         return "train: video losses %s (want 3 finite ones)" % losses
@@ -197,7 +200,7 @@ def test_fused_batch():
         # step 3 whole clips, step 4 a time crop (step 4's draw gives one)
         a = types.SimpleNamespace(seed=0, batch=4, text_drop=0.5, shift=3.0, amp="off",
                                   audio_weight=1.0, given_weight=8.0, given_weight_from=0,
-                                  fused_batch=fused, time_crop=0.0, crop_min=7)
+                                  fused_batch=fused, time_crop=0.0, crop_min=7, fg_weight=4.0)
         for v in P.values():
             v.grad = None
         losses = [train_dit.train_step(P, tc, tcfg, data, a, 3)]
@@ -268,8 +271,27 @@ def test_time_crop():
     return None
 
 
+def test_object_weight():
+    """--fg-weight: 1 on a frame's background, 1 + W on an object that stands
+    out from it, whatever the background's own value per channel."""
+    import torch
+    import train_dit
+    x0 = torch.randn(16, 1, 1, 1).expand(16, 3, 16, 16).clone()
+    x0[:, :, 4:9, 6:11] += 3.0 * torch.sign(torch.randn(16, 1, 1, 1))
+    w = train_dit.object_weight(x0, 4.0)
+    inside = torch.zeros(3, 16, 16, dtype=torch.bool)
+    inside[:, 4:9, 6:11] = True
+    if w.shape != (3, 16, 16) or float((w[~inside] - 1).abs().max()) > 1e-6 or \
+            float((w[inside] - 5).abs().max()) > 1e-6:
+        return "object_weight: background %s, object %s (want 1 and 5)" % (
+            sorted({round(float(v), 3) for v in w[~inside]}),
+            sorted({round(float(v), 3) for v in w[inside]}))
+    return None
+
+
 def main():
     try:
+        common.run_test(test_object_weight, FAILS)
         common.run_test(test_time_crop, FAILS)
         common.run_test(test_fused_batch, FAILS)
         common.run_test(test_dit_pipeline, FAILS)
