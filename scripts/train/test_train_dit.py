@@ -21,7 +21,8 @@ and 3 steps, so a broken link shows in `make test` and not hours into a sitting.
                  VAE, to the whole clip's first latent frames; the crop draw
                  and the cropped sample's shapes. The pipeline's resume with a
                  new cycle and crops leaves the first run's arguments in
-                 training.json's history.
+                 training.json's history; bad --cycle-start / --crop-min /
+                 --time-crop values stop with a message naming the option.
 
   object_weight  --fg-weight's loss weight: 1 on the background, 1 + W on
                  the object.
@@ -118,6 +119,16 @@ def test_dit_pipeline():
               "--time-crop", "1", "--crop-min", "20"] + small)
     if "resumed at step 3" not in out or ckpt_step(dit) != 4:
         return "resume: %s" % out[-300:]
+    # bad schedule / crop arguments: a clear error, the checkpoint untouched
+    for bad, want in ((["--steps", "8", "--cycle-start", "6"], "--cycle-start 6 is past"),
+                      (["--steps", "8", "--time-crop", "1", "--crop-min", "25"], "--crop-min 25"),
+                      (["--steps", "8", "--time-crop", "1.5"], "--time-crop 1.5"),
+                      (["--steps", "8", "--cycle-start", "8"], "--cycle-start 8")):
+        r = subprocess.run([PY, td, "train", "--out", dit, "--resume"] + bad + small,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode == 0 or want not in r.stdout or ckpt_step(dit) != 4:
+            return "train %s: exit %d, %r, checkpoint at step %d" % (
+                " ".join(bad), r.returncode, r.stdout[-200:], ckpt_step(dit))
     snap = os.path.join(TMP, "snap")
     sh([PY, os.path.join(HERE, "export_default.py"), "--train", train, "--snapshot", snap])
     cfg = open(os.path.join(snap, "reel-default.yaml")).read()

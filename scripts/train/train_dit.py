@@ -454,7 +454,8 @@ def crop_sample(x0, cond, mask, aud0, k, f_lat):
     if k == f_lat:
         return x0, cond, mask, aud0
     n_aud = int(round(aud0.shape[0] * (k - 1) / (f_lat - 1)))
-    return x0[:, :k], cond[:, :k], mask[:, :k], aud0[:n_aud]
+    return tuple(np.ascontiguousarray(v) for v in
+                 (x0[:, :k], cond[:, :k], mask[:, :k], aud0[:n_aud]))
 
 
 def train_step(P, tc, tcfg, data, a, step):
@@ -467,10 +468,8 @@ def train_step(P, tc, tcfg, data, a, step):
     for b in range(batch):
         x0, cond, mask, aud0, ids, _ = data.sample(rng, a.text_drop)
         x0, cond, mask, aud0 = crop_sample(x0, cond, mask, aud0, k, f_lat)
-        x0 = torch.from_numpy(np.ascontiguousarray(x0))
-        aud0 = torch.from_numpy(np.ascontiguousarray(aud0))
-        cond = np.ascontiguousarray(cond)
-        mask = np.ascontiguousarray(mask)
+        x0 = torch.from_numpy(x0)
+        aud0 = torch.from_numpy(aud0)
         u = (b + rng.random()) / batch            # stratified over the batch
         s = a.shift * u / (1 + (a.shift - 1) * u)
         ev = torch.randn(x0.shape, generator=gen)
@@ -542,7 +541,15 @@ def cmd_train(a):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.99), eps=1e-8)
+    f_lat = data.lat.shape[2]
+    if a.time_crop > 0 and not 1 <= a.crop_min < f_lat:
+        raise SystemExit("train_dit: --crop-min %d: a time crop holds 1..%d of the %d latent "
+                         "frames" % (a.crop_min, f_lat - 1, f_lat))
     ck, start, extra, log = common.start_run(a.out, P, opt, a.resume, a.save_every)
+    if a.cycle_start > start:
+        # the cycle's warm-up would start at a negative step (a negative rate)
+        raise SystemExit("train_dit: --cycle-start %d is past the step the run is at (%d in %s); "
+                         "a cycle starts at or before it" % (a.cycle_start, start, a.out))
     for k, v in extra.get("ema", {}).items():
         ema[k].copy_(v)
     # a resumed run with other arguments keeps the earlier ones, with the step
@@ -674,7 +681,14 @@ def parse(argv=None):
         if name == "export":
             p.add_argument("--to", required=True)
             p.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
-    return ap.parse_args(argv)
+    a = ap.parse_args(argv)
+    if a.cmd == "train":
+        if not 0.0 <= a.time_crop <= 1.0:
+            ap.error("--time-crop %g: a probability, 0..1" % a.time_crop)
+        if not 0 <= a.cycle_start < a.steps:
+            ap.error("--cycle-start %d: must be 0 or more and below --steps %d"
+                     % (a.cycle_start, a.steps))
+    return a
 
 
 def main(argv=None):
