@@ -20,7 +20,6 @@ text, and shape and motion hardly at all (scripts/train/README.md, sitting 8).
 Prints `probe: x0_mse s=S ...` and `probe: text_effect WORD s=S ...` lines.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -79,9 +78,7 @@ def main(argv=None):
     shard = dict(np.load(video))
     n = min(a.clips, shard["lat"].shape[0])
     aud = np.load(audio)
-    prep = json.load(open(os.path.join(a.out, "prep.json")))
-    mean = np.array(prep["latent_mean"], np.float32).reshape(-1, 1, 1, 1)
-    std = np.array(prep["latent_std"], np.float32).reshape(-1, 1, 1, 1)
+    mean, std = td.latent_norm(a.out)
     null = torch.from_numpy((np.load(os.path.join(a.out, "null_cond.npy")) - mean) / std)
     combos = [str(c).split("|") for c in shard["combo"][:n]]
     lines = []
@@ -89,6 +86,7 @@ def main(argv=None):
         lines.append(td.captions.caption(*c))
         lines += [td.captions.caption(*swapped(c, w)) if w != "none" else "" for w in SWAPS]
     ids = td.tokenize(a.reel, a.tokenizer, lines)
+    per_clip = 1 + len(SWAPS)                 # the caption, then one per swap
     g = torch.Generator().manual_seed(a.seed)
     mse = {s: [] for s in sigmas}
     effect = {(w, s): [] for w in SWAPS for s in sigmas}
@@ -99,7 +97,7 @@ def main(argv=None):
         for i in range(n):
             x0 = torch.from_numpy((shard["lat"][i].astype(np.float32) - mean) / std)
             a0 = torch.from_numpy(aud[i].astype(np.float32))
-            ctx = [td.text_encode(P, tcfg, t) for t in ids[i * 5:(i + 1) * 5]]
+            ctx = [td.text_encode(P, tcfg, t) for t in ids[i * per_clip:(i + 1) * per_clip]]
             ev, ea = torch.randn(x0.shape, generator=g), torch.randn(a0.shape, generator=g)
             for s in sigmas:
                 xt, at = (1 - s) * x0 + s * ev, (1 - s) * a0 + s * ea

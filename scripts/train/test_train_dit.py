@@ -23,6 +23,7 @@ and 3 steps, so a broken link shows in `make test` and not hours into a sitting.
                  new cycle and crops leaves the first run's arguments in
                  training.json's history; bad --cycle-start / --crop-min /
                  --time-crop values stop with a message naming the option.
+                 probe_dit.py on the checkpoint prints every figure, finite.
 
   object_weight  --fg-weight's loss weight: 1 on the background, 1 + W on
                  the object.
@@ -129,6 +130,19 @@ def test_dit_pipeline():
         if r.returncode == 0 or want not in r.stdout or ckpt_step(dit) != 4:
             return "train %s: exit %d, %r, checkpoint at step %d" % (
                 " ".join(bad), r.returncode, r.stdout[-200:], ckpt_step(dit))
+    # probe_dit on this checkpoint: every line, with finite figures (4 steps
+    # from Wan's zero-initialised head leave the text effects under the
+    # printed 0.001, so only the x0 error must be positive)
+    out = sh([PY, os.path.join(HERE, "probe_dit.py"), "--out", dit, "--clips", "2",
+              "--sigmas", "0.5,1.0", "--threads", "1", "--reel", REEL])
+    if "probe: step 4, 2 clips" not in out:
+        return "probe_dit: %s" % out[-300:]
+    figs = {m[0]: [float(v) for v in re.findall(r"s=[0-9.]+:([-0-9.e+naif]+)", m[1])]
+            for m in re.findall(r"probe: (x0_mse|text_effect \w+) +(.*)", out)}
+    want = ["x0_mse"] + ["text_effect " + w for w in ("colour", "shape", "motion", "none")]
+    if sorted(figs) != sorted(want) or any(len(v) != 2 or not all(0 <= x < 100 for x in v)
+                                           for v in figs.values()) or min(figs["x0_mse"]) <= 0:
+        return "probe_dit figures: %s" % figs
     snap = os.path.join(TMP, "snap")
     sh([PY, os.path.join(HERE, "export_default.py"), "--train", train, "--snapshot", snap])
     cfg = open(os.path.join(snap, "reel-default.yaml")).read()

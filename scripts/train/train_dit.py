@@ -362,6 +362,14 @@ def write_prep_stats(a):
 # ----------------------------------------------------------------------------
 # train
 # ----------------------------------------------------------------------------
+def latent_norm(out):
+    """prepare's per-channel video latent mean and std, [z, 1, 1, 1] each:
+    the model trains on (latent - mean) / std."""
+    prep = json.load(open(os.path.join(out, "prep.json")))
+    return tuple(np.array(prep[k], np.float32).reshape(-1, 1, 1, 1)
+                 for k in ("latent_mean", "latent_std"))
+
+
 class Data:
     def __init__(self, out):
         files = shard_files(out)
@@ -373,9 +381,7 @@ class Data:
         self.audio = np.concatenate([np.load(au) for _, au in files])
         self.combo = np.concatenate([p["combo"] for p in parts])
         self.null_cond = np.load(os.path.join(out, "null_cond.npy"))
-        prep = json.load(open(os.path.join(out, "prep.json")))
-        self.mean = np.array(prep["latent_mean"], np.float32).reshape(-1, 1, 1, 1)
-        self.std = np.array(prep["latent_std"], np.float32).reshape(-1, 1, 1, 1)
+        self.mean, self.std = latent_norm(out)
         caps = json.load(open(os.path.join(out, "captions.json")))
         self.ids = caps["ids"]
         self.by_combo = caps["by_combo"]
