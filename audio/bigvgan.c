@@ -576,3 +576,33 @@ int reel_bigvgan_forward(struct reel_bigvgan *v, const float *mel, int64_t T, fl
     free(x);
     return f.rc;
 }
+
+/* Past the last mel frame the convolutions see zeros, which for a log mel is
+ * a loud frame: the default model's vocoder answers a silent constant mel
+ * with a -43 dBFS tick in its last 5 ms, which an onset detector (and a
+ * listener in a quiet room) hears as a sound where nothing happens. With the
+ * last frame held for a few more frames the end of the clip is interior. */
+int reel_bigvgan_forward_clip(struct reel_bigvgan *v, const float *mel, int64_t T, float *wave,
+                              struct reel_err *err)
+{
+    if (T <= 0)
+        return reel_errf(err, REEL_E_MEDIA, "BigVGAN: empty mel");
+    const int64_t D = v->cfg.num_mels, Tp = T + REEL_BIGVGAN_TAIL_FRAMES,
+                  hop = reel_bigvgan_hop(v);
+    float *held = malloc(sizeof(float) * (size_t)(Tp * D));
+    float *full = malloc(sizeof(float) * (size_t)(Tp * hop));
+    int rc = REEL_OK;
+    if (!held || !full) {
+        rc = reel_errf(err, REEL_E_OTHER, "out of memory for the vocoder");
+    } else {
+        for (int64_t d = 0; d < D; d++)
+            for (int64_t t = 0; t < Tp; t++)
+                held[d * Tp + t] = mel[d * T + (t < T ? t : T - 1)];
+        rc = reel_bigvgan_forward(v, held, Tp, full, err);
+        if (!rc)
+            memcpy(wave, full, sizeof(float) * (size_t)(T * hop));
+    }
+    free(held);
+    free(full);
+    return rc;
+}

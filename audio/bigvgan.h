@@ -73,4 +73,11 @@ void reel_bigvgan_set_probe(struct reel_bigvgan *v, reel_bigvgan_probe_fn fn, vo
 int reel_bigvgan_forward(struct reel_bigvgan *v, const float *mel, int64_t T, float *wave,
                          struct reel_err *err);
 
+/* The same for a whole clip's mel, without the click the convolutions make
+ * at its end: the mel's last frame is repeated REEL_BIGVGAN_TAIL_FRAMES
+ * times and the extra samples dropped. wave [T * hop]. */
+enum { REEL_BIGVGAN_TAIL_FRAMES = 8 };
+int reel_bigvgan_forward_clip(struct reel_bigvgan *v, const float *mel, int64_t T, float *wave,
+                              struct reel_err *err);
+
 #endif

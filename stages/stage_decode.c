@@ -133,7 +133,7 @@ static int decode_audio(struct reel_job *job, const struct reel_st_file *ck,
         rc = reel_errf(err, REEL_E_OTHER, "out of memory for the audio");
         goto done;
     }
-    if ((rc = reel_bigvgan_forward(voc, mel, T, wave, err)))
+    if ((rc = reel_bigvgan_forward_clip(voc, mel, T, wave, err)))
         goto done;
     rc = reel_mux_write_audio(mux, wave, n, m->audio.sample_rate, 1, err);
 done:
