@@ -63,7 +63,7 @@ import audio as audio_mod  # noqa: E402
 import captions  # noqa: E402
 import scenes  # noqa: E402
 
-VERSION = 3   # 3: slower bounces and falls (2: bounce 0.5-1.1 frame/s, fall g 3-5); 2: objects 0.13-0.18 of the frame (1: 0.08-0.12)
+VERSION = 4   # 4: three shapes, objects 0.17-0.20, motions from near the centre at a few speeds/headings; 3: slower bounces and falls (2: bounce 0.5-1.1 frame/s, fall g 3-5); 2: objects 0.13-0.18 of the frame (1: 0.08-0.12)
 SPLIT_ID = {"train": 0, "heldout": 1}
 _COMBOS = {}
 

@@ -56,7 +56,7 @@ for si, shape in enumerate(cap.SHAPES):
     for mi, motion in enumerate(cap.MOTIONS):
         colour = cap.VALUES["colour"][(si + mi) % len(cap.COLOURS)]
         bg = cap.VALUES["background"][(si * 2 + mi) % len(cap.BACKGROUNDS)]
-        for rep in range(2):
+        for rep in range(3):      # three apiece: >= 50 wall impacts with three shapes
             CLIPS.append(md.generate_clip(7, "train", 1000 + 10 * (si * 5 + mi) + rep,
                                           SIZE, FPS, SECONDS, combo=(colour, shape, bg, motion)))
 CLIPS += [md.generate_clip(3, split, i, SIZE, FPS, SECONDS)

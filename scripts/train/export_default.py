@@ -79,7 +79,8 @@ def main(argv=None):
     if not os.path.exists(ps):
         raise SystemExit("%s: missing - run train_dit.py prepare (it records the VAE the latents "
                          "come from)" % ps)
-    src = load_json(ps)["video"]
+    prep_source = load_json(ps)
+    src = prep_source["video"]
     vae_stage = src["vae_stage"]
     vae_file = os.path.join(T, vae_stage, "vae.safetensors")
     if common.file_sha256(vae_file) != src["vae"]:
@@ -105,7 +106,10 @@ def main(argv=None):
         "vae_stage": vae_stage,
         "vae": load_json(os.path.join(T, "vae", "stats.json")),
         "audio": load_json(os.path.join(T, "audio", "stats.json")),
-        "dit": {"prep": prep, "export": load_json(os.path.join(T, "dit", "export.json"))},
+        # prep_source: the clips' generator version, seed and counts, and
+        # the frozen VAE / audio VAE the latents came from
+        "dit": {"prep": prep, "prep_source": prep_source,
+                "export": load_json(os.path.join(T, "dit", "export.json"))},
     }
     if vae_stage != "vae":
         record[vae_stage] = load_json(os.path.join(T, vae_stage, "stats.json"))

@@ -43,6 +43,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "synth"))
+import make_dataset as md  # noqa: E402
 
 PY = sys.executable
 REEL = common.REEL_BIN
@@ -153,6 +155,9 @@ def test_dit_pipeline():
         return "snapshot config lacks the prepared latent_mean"
     rec = json.load(open(os.path.join(snap, "reel-default", "training.json")))
     ex = rec["dit"]["export"]
+    src = rec["dit"].get("prep_source", {}).get("video", {})
+    if src.get("data_version") != md.VERSION or src.get("vae_stage") != "vae":
+        return "training.json's prep_source: %s" % rec["dit"].get("prep_source")
     if ex["step"] != 4:
         return "training.json records step %s" % ex["step"]
     hist = ex.get("history", [])
