@@ -118,16 +118,10 @@ train-default: deps
 	$(PY) scripts/train/train_audio.py --out $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae2x \
 	  --audio $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS)
-	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 10000 --threads $(TRAIN_THREADS) --resume
-	# a second cycle: a new warm-up + cosine from step 10000, half the steps on time
-	# crops; from step 13633 the object's latent pixels weigh 5 (--fg-weight 4);
-	# from step 15624 a third cycle with the object weighing 9 (--fg-weight 8)
-	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 20000 --cycle-start 10000 \
-	  --time-crop 0.5 --crop-min 7 --stop-at 13633 --threads $(TRAIN_THREADS) --resume
-	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 20000 --cycle-start 10000 \
-	  --time-crop 0.5 --crop-min 7 --fg-weight 4 --stop-at 15624 --threads $(TRAIN_THREADS) --resume
-	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 22500 --cycle-start 15624 \
-	  --time-crop 0.5 --crop-min 7 --fg-weight 8 --threads $(TRAIN_THREADS) --resume
+	# half the steps on time crops (more clips a step), the object's latent
+	# pixels weigh 9 (--fg-weight 8) and given frames 8 from the start
+	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 10000 --time-crop 0.5 \
+	  --crop-min 7 --fg-weight 8 --given-weight-from 0 --fused-batch --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/export_default.py --train $(TRAIN_DIR)
 
 # --- evaluation (issue 6) ---
