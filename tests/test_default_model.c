@@ -234,8 +234,8 @@ static void fusion_checks(const struct reel_model_config *m, const struct reel_w
     r.nv_in = vc->in_dim * cells;
     r.nv_out = vc->out_dim * cells;
     r.na = r.L * m->audio.tower.in_dim;
-    CHECK(r.F == 25 && r.H == 16 && r.W == 16 && r.L == 95 && r.vtokens == 1600,
-          "default clip: 16x16 latents x 25 frames (1600 video tokens), 95 audio latents",
+    CHECK(r.F == 25 && r.H == 16 && r.W == 16 && r.L == 95 && r.vtokens == 400,
+          "default clip: 16x16 latents x 25 frames (400 video tokens of 4x4), 95 audio latents",
           "%lldx%lld x %lld frames, %lld tokens, %lld audio latents", (long long)r.H,
           (long long)r.W, (long long)r.F, (long long)r.vtokens, (long long)r.L);
 

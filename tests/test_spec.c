@@ -758,7 +758,7 @@ static void test_model_configs(void)
         reel_model_config_params(&m, &p);
         snprintf(want, sizeof want, "%s/reel-default/vae.safetensors", configs_dir);
         CHECK(!m.trained && m.family == REEL_FAMILY_OVI && m.audio.enabled && m.dit.frame_cond &&
-                  m.size_multiple_w == 16 && p.dit > 0 && p.dit < 10 * 1000 * 1000 &&
+                  m.size_multiple_w == 32 && p.dit > 0 && p.dit < 20 * 1000 * 1000 &&
                   !strcmp(m.vae.weights, want),
               "reel-default: small ovi model with audio, untrained, weights in configs/reel-default",
               "family %s, %lld %s", reel_model_family_name(m.family), (long long)p.dit,
