@@ -231,8 +231,8 @@ class Motion:
 def sample_scene(rng, colour, shape, background, motion, seconds):
     """Draw the continuous parameters of a clip (size, start, velocity,
     gravity) for the given attributes. Uses rng; returns a dict."""
-    # Version 4 (a smaller world for a 4 M-parameter model that must learn it
-    # in hours of CPU): 22-26 px at 128x128, 5-6 latent pixels across after
+    # Version 4 (a smaller world for a small DiT that must learn it in hours
+    # of CPU): 22-26 px at 128x128, 5-6 latent pixels across after
     # the VAE's 8x downsampling, and every motion starts from a narrow band
     # around the centre with one of a few speeds and headings. With v3's
     # 17-23 px objects anywhere at any heading, 22 500 DiT steps rendered
