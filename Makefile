@@ -101,7 +101,8 @@ clean-default-model:
 # again after a stop and every stage continues from its last checkpoint (a
 # finished stage only re-exports). State lives in TRAIN_DIR: a sitting may be
 # a fresh machine, so its checkpoints are committed (.gitignore lets through
-# ckpt.pt, logs and results; the datasets and latents are remade from seeds).
+# ckpt.pt, or ckpt.d/ for a state over 90 MB in parts, logs and results; the
+# datasets and latents are remade from seeds).
 TRAIN_DIR ?= scripts/train/state
 TRAIN_THREADS ?= 2
 PY = /usr/bin/python3
@@ -111,7 +112,7 @@ train-default: deps
 	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae --steps 8000 --lr 2e-4 --fg-weight 10 \
 	  --rim-weight 2 --temporal 1.0 --crop 32,64 --frames 1,5,9,17,45 --batch 4 \
 	  --object-crop-p 0.8 --amp bf16 --threads $(TRAIN_THREADS) --resume
-	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae2x --init-from $(TRAIN_DIR)/vae/ckpt.pt \
+	$(PY) scripts/train/train_vae.py --out $(TRAIN_DIR)/vae2x --init-from $(TRAIN_DIR)/vae \
 	  --steps 3000 --lr 1e-4 --warmup 50 --fg-weight 10 --rim-weight 2 --temporal 2.0 --impact-p 0.5 \
 	  --crop 32,64 --frames 1,5,9,17,45 --batch 4 --object-crop-p 0.8 --amp bf16 \
 	  --threads $(TRAIN_THREADS) --resume

@@ -15,10 +15,13 @@ generators seeded by (seed, s) alone, so a run resumed at step s produces the
 same parameters as an uninterrupted one (bit-identical on 1 thread).
 """
 import ctypes
+import hashlib
+import io
 import json
 import os
 import random
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -177,7 +180,6 @@ def ensure_dataset(out, n, seed, split, size=128, fps=16, seconds=3.0):
 
 
 def file_sha256(path):
-    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for blk in iter(lambda: f.read(1 << 20), b""):
@@ -389,8 +391,65 @@ def st_load(path, dtype=None):
 # ----------------------------------------------------------------------------
 # checkpoints
 # ----------------------------------------------------------------------------
+# git hosts refuse files over 100 MB, and a checkpoint is committed so that
+# the next sitting (a fresh machine) resumes it; a larger state is stored as
+# byte slices of one torch.save stream
+CKPT_PART_BYTES = 90 << 20
+
+
+def _fsync_write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def checkpoint_files(d):
+    """-> the newest checkpoint in run dir D: ("file", D/ckpt.pt) or
+    ("parts", D/ckpt.d), or None. A save that switched format may leave both
+    for a moment; the newer one wins."""
+    whole, parts = os.path.join(d, "ckpt.pt"), os.path.join(d, "ckpt.d")
+    index = os.path.join(parts, "index.json")
+    have = []
+    if os.path.exists(whole):
+        have.append((os.path.getmtime(whole), "file", whole))
+    if os.path.exists(index):
+        have.append((os.path.getmtime(index), "parts", parts))
+    if not have:
+        # a hard kill between the two renames of a split save
+        prev = os.path.join(d, "ckpt.prev.d")
+        return ("parts", prev) if os.path.exists(os.path.join(prev, "index.json")) else None
+    return max(have)[1:]
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Reads a checkpoint: a run dir (its ckpt.pt or ckpt.d), a ckpt.d dir of
+    parts, or a torch file. Parts are checked against their index (count,
+    sizes, sha256) so a truncated or mixed set is an error, not a bad resume."""
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "index.json")):
+        found = checkpoint_files(path)
+        if found is None:
+            raise FileNotFoundError("%s: no checkpoint (ckpt.pt or ckpt.d/)" % path)
+        path = found[1]
+    if not os.path.isdir(path):
+        return torch.load(path, map_location=map_location)
+    with open(os.path.join(path, "index.json")) as f:
+        index = json.load(f)
+    chunks = []
+    for part in index["parts"]:
+        fp = os.path.join(path, part["name"])
+        with open(fp, "rb") as f:
+            data = f.read()
+        if len(data) != part["bytes"] or hashlib.sha256(data).hexdigest() != part["sha256"]:
+            raise ValueError("%s: size or sha256 differs from %s/index.json" % (fp, path))
+        chunks.append(data)
+    return torch.load(io.BytesIO(b"".join(chunks)), map_location=map_location)
+
+
 class Checkpointer:
-    """Atomic checkpoints in DIR/ckpt.pt (the previous one kept as ckpt.prev.pt).
+    """Atomic checkpoints in DIR/ckpt.pt, or DIR/ckpt.d/part-NNN + index.json
+    when the state is over `part_bytes` (the previous one kept as ckpt.prev.pt
+    or ckpt.prev.d).
 
     state = {"step", "params": {name: tensor}, "opt": optimizer.state_dict(),
              "rng": {...}, "extra": {...}}. install_signal_handlers() turns SIGTERM
@@ -399,9 +458,10 @@ class Checkpointer:
     most `every` steps.
     """
 
-    def __init__(self, out_dir, every=100):
-        self.dir, self.every = out_dir, int(every)
+    def __init__(self, out_dir, every=100, part_bytes=CKPT_PART_BYTES):
+        self.dir, self.every, self.part_bytes = out_dir, int(every), int(part_bytes)
         self.path = os.path.join(out_dir, "ckpt.pt")
+        self.parts_dir = os.path.join(out_dir, "ckpt.d")
         self.stop_requested = None
 
     def install_signal_handlers(self):
@@ -412,10 +472,40 @@ class Checkpointer:
         signal.signal(signal.SIGINT, handler)
 
     def exists(self):
-        return os.path.exists(self.path)
+        return checkpoint_files(self.dir) is not None
 
     def due(self, step):
         return self.every > 0 and step % self.every == 0
+
+    def _save_whole(self, data):
+        tmp = self.path + ".tmp"
+        _fsync_write(tmp, data)
+        if os.path.exists(self.path):
+            os.replace(self.path, os.path.join(self.dir, "ckpt.prev.pt"))
+        os.replace(tmp, self.path)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+    def _save_parts(self, data, step):
+        tmp = self.parts_dir + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        parts = []
+        for i, at in enumerate(range(0, len(data), self.part_bytes)):
+            chunk = data[at:at + self.part_bytes]
+            name = "part-%03d" % i
+            _fsync_write(os.path.join(tmp, name), chunk)
+            parts.append({"name": name, "bytes": len(chunk),
+                          "sha256": hashlib.sha256(chunk).hexdigest()})
+        _fsync_write(os.path.join(tmp, "index.json"),
+                     (json.dumps({"step": int(step), "bytes": len(data), "parts": parts},
+                                 indent=1) + "\n").encode())
+        prev = os.path.join(self.dir, "ckpt.prev.d")
+        if os.path.exists(self.parts_dir):
+            shutil.rmtree(prev, ignore_errors=True)
+            os.replace(self.parts_dir, prev)
+        os.replace(tmp, self.parts_dir)
+        if os.path.exists(self.path):
+            os.remove(self.path)
 
     def save(self, step, params, opt, extra=None):
         state = {"step": int(step),
@@ -424,17 +514,17 @@ class Checkpointer:
                  "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                          "python": random.getstate()},
                  "extra": extra or {}}
-        tmp = self.path + ".tmp"
-        torch.save(state, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        if os.path.exists(self.path):
-            os.replace(self.path, os.path.join(self.dir, "ckpt.prev.pt"))
-        os.replace(tmp, self.path)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        data = buf.getvalue()
+        if len(data) <= self.part_bytes:
+            self._save_whole(data)
+        else:
+            self._save_parts(data, step)
 
     def load(self, params, opt):
         """Restores params (in place) and optimizer; -> (step, extra)."""
-        state = torch.load(self.path)
+        state = load_checkpoint(self.dir)
         with torch.no_grad():
             for k, v in params.items():
                 v.copy_(state["params"][k])
@@ -574,5 +664,5 @@ def start_run(out, params, opt, resume, save_every):
     step, extra = 0, {}
     if resume and ck.exists():
         step, extra = ck.load(params, opt)
-        print("resumed at step %d from %s" % (step, ck.path), flush=True)
+        print("resumed at step %d from %s" % (step, checkpoint_files(out)[1]), flush=True)
     return ck, step, extra, JsonLog(os.path.join(out, "log.jsonl"), step if resume else None)

@@ -9,7 +9,7 @@ Takes from the training directory DIR (what `make train-default` fills):
   DIR/vae2x/vae.safetensors (or the VAE stage      stage 1b (f16): the VAE the DiT's
   DIR/dit/prep_source.json names)                   latents were prepared with
   DIR/audio/audio_vae.safetensors, vocoder.safetensors   stage 2 (f16)
-  DIR/dit/ckpt.pt  -> fusion.safetensors, text_encoder.safetensors (EMA, bf16)
+  DIR/dit/ckpt.pt or ckpt.d -> fusion.safetensors, text_encoder.safetensors (EMA, bf16)
 and the tokenizer the text encoder was trained with. It writes the video
 latent statistics the DiT was trained with (DIR/dit/prep.json) into the
 config's vae.latent_mean / latent_std, sets `trained: true`, and records the

@@ -50,7 +50,7 @@ def swapped(combo, what):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(REPO, "scripts", "train", "state", "dit"))
-    ap.add_argument("--ckpt", help="checkpoint (default OUT/ckpt.pt)")
+    ap.add_argument("--ckpt", help="checkpoint: a torch file or a ckpt.d dir (default OUT's ckpt.pt or ckpt.d)")
     ap.add_argument("--config", default=os.path.join(REPO, "configs", "reel-default.yaml"))
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--sigmas", default="0.5,0.8,0.95,1.0")
@@ -63,7 +63,9 @@ def main(argv=None):
     sigmas = [float(v) for v in a.sigmas.split(",")]
     if a.clips < 1 or not all(0.0 < s <= 1.0 for s in sigmas):
         ap.error("--clips must be >= 1 and every --sigmas value in (0, 1]")
-    ckpt = a.ckpt or os.path.join(a.out, "ckpt.pt")
+    ckpt = a.ckpt or a.out
+    if a.ckpt is None and common.checkpoint_files(a.out) is None:
+        ap.error("%s: no checkpoint (ckpt.pt or ckpt.d/)" % a.out)
     for need in (ckpt, os.path.join(a.out, "prep.json")):
         if not os.path.exists(need):
             ap.error("%s: missing (a stage-4 checkpoint and train_dit.py prepare's latents)" % need)
@@ -71,7 +73,7 @@ def main(argv=None):
     mc = common.load_model_config(a.config)
     tc, tcfg = td.tower_cfgs(mc), td.umt5_cfg(mc)
     P = td.init_params(mc, 0)
-    state = torch.load(ckpt, map_location="cpu")
+    state = common.load_checkpoint(ckpt)
     for k, v in state["extra"]["ema"].items():
         P[k].data.copy_(v)
     video, audio = td.shard_files(a.out)[0]

@@ -7,6 +7,8 @@ any failed. Run by tests/t_train.sh; about 30-60 s on 2 cores.
   golden_vae        the training path (trainable leaf tensors, autograd on)
                     reproduces ../shared/golden/wan21_vae.safetensors
   safetensors       F32/F16/BF16 write -> read round trip, names and order kept
+  checkpoint_parts  a state over part_bytes is saved as ckpt.d/part-* + index and
+                    reads back equal; prev kept; a corrupted part is refused
   loader            crops are deterministic per (seed, step), shapes/ranges right
   loss_decreases    20 AdamW steps lower the loss on a fixed held-out batch
   resume_sigterm    SIGTERM at step 3 + --resume == uninterrupted 8 steps (bitwise)
@@ -14,6 +16,7 @@ any failed. Run by tests/t_train.sh; about 30-60 s on 2 cores.
   export_c          the exported f16 vae.safetensors has exactly the tensor table
                     of `reel init-weights` and `reel info` reads it as present
 """
+import json
 import os
 import re
 import shutil
@@ -52,7 +55,6 @@ def test_golden_vae():
     if not os.path.exists(path):
         return "missing %s" % path
     T, meta = mg.st_read(path)
-    import json
     cfg = json.loads(meta["config"])
     P = tv.init_params(cfg, 0)
     W = {k[len("weights."):]: v for k, v in T.items() if k.startswith("weights.")}
@@ -104,6 +106,54 @@ def test_safetensors():
             T, _ = mg.st_read(p)
             if not np.array_equal(T["b.weight"], d["b.weight"].numpy()):
                 return "make_golden.st_read disagrees"
+    return None
+
+
+def test_checkpoint_parts():
+    d = os.path.join(TMP, "ck-parts")
+    os.makedirs(d)
+    g = torch.Generator().manual_seed(5)
+    P = {"w": torch.randn(64, 64, generator=g, requires_grad=True),
+         "b": torch.randn(64, generator=g, requires_grad=True)}
+    opt = torch.optim.AdamW(P.values(), lr=1e-2)
+    for _ in range(2):
+        opt.zero_grad()
+        (P["w"].sum() ** 2 + P["b"].pow(3).sum()).backward()
+        opt.step()
+    ck = common.Checkpointer(d, part_bytes=8192)
+    ck.save(7, P, opt, {"ema": {"w": P["w"].detach() * 2}})
+    idx = json.load(open(os.path.join(d, "ckpt.d", "index.json")))
+    parts = sorted(f for f in os.listdir(os.path.join(d, "ckpt.d")) if f.startswith("part-"))
+    if len(parts) < 5 or len(idx["parts"]) != len(parts) or idx["step"] != 7:
+        return "a ~50 KB state in 8 KB parts wrote %d parts, index %s" % (len(parts), idx["parts"])
+    if os.path.exists(os.path.join(d, "ckpt.pt")) or max(
+            os.path.getsize(os.path.join(d, "ckpt.d", f)) for f in parts) > 8192:
+        return "a part is over part_bytes, or a whole ckpt.pt was written too"
+    Q = {k: torch.zeros_like(v, requires_grad=True) for k, v in P.items()}
+    opt2 = torch.optim.AdamW(Q.values(), lr=1e-2)
+    step, extra = common.Checkpointer(d).load(Q, opt2)
+    if step != 7 or not all(torch.equal(P[k], Q[k]) for k in P):
+        return "parameters or step differ after the parts round trip"
+    m1, m2 = opt.state_dict()["state"][0], opt2.state_dict()["state"][0]
+    if not torch.equal(m1["exp_avg_sq"], m2["exp_avg_sq"]) or \
+            not torch.equal(extra["ema"]["w"], P["w"].detach() * 2):
+        return "AdamW moments or extra differ after the parts round trip"
+    ck.save(8, P, opt)
+    if not os.path.exists(os.path.join(d, "ckpt.prev.d", "index.json")):
+        return "the previous parts were not kept as ckpt.prev.d"
+    with open(os.path.join(d, "ckpt.d", parts[1]), "r+b") as f:
+        f.write(b"\x00\x01")
+    try:
+        common.load_checkpoint(d)
+        return "a corrupted part loaded"
+    except ValueError as e:
+        if parts[1] not in str(e):
+            return "the error does not name the part: %s" % e
+    # a small state is one file again, and the stale parts go
+    common.Checkpointer(d).save(9, P, opt)
+    if os.path.exists(os.path.join(d, "ckpt.d")) or \
+            common.load_checkpoint(d)["step"] != 9:
+        return "a whole save left ckpt.d beside ckpt.pt, or reads another step"
     return None
 
 
@@ -274,14 +324,14 @@ def reference_run():
     if "p" not in _REF:
         out = os.path.join(TMP, "ref")
         run_train(out)
-        _REF["p"] = torch.load(os.path.join(out, "ckpt.pt"))
+        _REF["p"] = common.load_checkpoint(out)
         _REF["log"] = common.JsonLog(os.path.join(out, "log.jsonl"), 10 ** 9).records()
     return _REF
 
 
 def same_as_reference(out):
     ref = reference_run()
-    got = torch.load(os.path.join(out, "ckpt.pt"))
+    got = common.load_checkpoint(out)
     if got["step"] != 8 or ref["p"]["step"] != 8:
         return "final steps %d / %d" % (got["step"], ref["p"]["step"])
     for k, v in ref["p"]["params"].items():
@@ -398,7 +448,7 @@ def test_c_encoder_tool():
 
 def main():
     try:
-        for t in (test_golden_vae, test_safetensors, test_loader, test_loss_decreases,
+        for t in (test_golden_vae, test_safetensors, test_checkpoint_parts, test_loader, test_loss_decreases,
                   test_resume_sigterm, test_resume_sigkill, test_export_c, test_c_encoder_tool):
             test(t)
     finally:

@@ -147,7 +147,7 @@ def test_weight_norm():
 
 
 def ckpt_params(out):
-    return torch.load(os.path.join(out, "ckpt.pt"))["params"]
+    return common.load_checkpoint(out)["params"]
 
 
 def test_resume():

@@ -72,7 +72,7 @@ def random_stage_dirs(train):
 
 def ckpt_step(out):
     import torch
-    return int(torch.load(os.path.join(out, "ckpt.pt"))["step"])
+    return int(common.load_checkpoint(out)["step"])
 
 
 def test_dit_pipeline():

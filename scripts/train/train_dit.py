@@ -602,7 +602,7 @@ def cmd_train(a):
 # export
 # ----------------------------------------------------------------------------
 def cmd_export(a):
-    state = torch.load(os.path.join(a.out, "ckpt.pt"))
+    state = common.load_checkpoint(a.out)
     ema = state["extra"]["ema"]
     dt = DTYPES[a.dtype]
     os.makedirs(a.to, exist_ok=True)

@@ -305,9 +305,9 @@ def main(argv=None):
         clips = common.load_clips(a.heldout, a.eval_n, a.eval_frames)
         print("step %d %s" % (step, heldout_line(clips, evaluate(P, cfg, clips))))
         return 0
-    if a.resume and all(os.path.exists(os.path.join(a.out, f))
-                        for f in ("ckpt.pt", "vae.safetensors", "stats.json")):
-        done = int(torch.load(os.path.join(a.out, "ckpt.pt"))["step"])
+    if a.resume and common.checkpoint_files(a.out) and all(
+            os.path.exists(os.path.join(a.out, f)) for f in ("vae.safetensors", "stats.json")):
+        done = int(common.load_checkpoint(a.out)["step"])
         if done >= a.steps:
             # finished and exported: nothing to redo (the shipped VAE's base
             # stage was trained in another layout, 4x in time, and would not
@@ -318,7 +318,7 @@ def main(argv=None):
     if step == 0 and a.init_from:
         # a fine-tuning run: the weights of another run's checkpoint, a fresh
         # optimizer and schedule
-        init = torch.load(a.init_from)
+        init = common.load_checkpoint(a.init_from)
         src = init["params"]
         with torch.no_grad():
             for k, v in P.items():
