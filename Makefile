@@ -120,9 +120,14 @@ train-default: deps
 	$(PY) scripts/train/train_dit.py prepare --out $(TRAIN_DIR)/dit --vae $(TRAIN_DIR)/vae2x \
 	  --audio $(TRAIN_DIR)/audio --threads $(TRAIN_THREADS)
 	# half the steps on time crops (more clips a step), the object's latent
-	# pixels weigh 9 (--fg-weight 8) and given frames 8 from the start
+	# pixels weigh 9 (--fg-weight 8) and given frames 8 from the start; a
+	# second cycle (warm-up + cosine from lr 2e-4) to step 20 000. A part
+	# the run is already past does nothing.
 	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 10000 --time-crop 0.5 \
 	  --crop-min 7 --fg-weight 8 --given-weight-from 0 --fused-batch --threads $(TRAIN_THREADS) --resume
+	$(PY) scripts/train/train_dit.py train --out $(TRAIN_DIR)/dit --steps 20000 --cycle-start 10000 \
+	  --lr 2e-4 --time-crop 0.5 --crop-min 7 --fg-weight 8 --given-weight-from 0 --fused-batch \
+	  --threads $(TRAIN_THREADS) --resume
 	$(PY) scripts/train/export_default.py --train $(TRAIN_DIR)
 
 # --- evaluation (issue 6) ---

@@ -355,10 +355,10 @@ static void test_defaults(void)
           "size, fps, frames from the model's defaults", "%dx%d %g fps %d frames", s.width, s.height,
           s.fps, s.frames);
     CHECK(s.sampler.solver == REEL_FLOW_UNIPC && s.sampler.steps == 20 && s.sampler.shift == 5.0 &&
-              s.sampler.guidance == 5.0 && s.sampler.audio_guidance == 3.0 &&
+              s.sampler.guidance == 2.0 && s.sampler.audio_guidance == 3.0 &&
               s.sampler.slg_layer == 0 && s.seed == 0,
-          "sampler and seed defaults", "steps %d audio_guidance %g slg %d", s.sampler.steps,
-          s.sampler.audio_guidance, s.sampler.slg_layer);
+          "sampler and seed defaults", "steps %d guidance %g audio_guidance %g slg %d",
+          s.sampler.steps, s.sampler.guidance, s.sampler.audio_guidance, s.sampler.slg_layer);
     CHECK(!strcmp(s.output.path, want) && s.output.container == REEL_CONTAINER_MP4 &&
               s.output.video_codec == REEL_VCODEC_H264 && s.output.crf == 18 &&
               s.output.audio_codec == REEL_ACODEC_AAC && s.output.audio_rate == 48000 &&
