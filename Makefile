@@ -141,6 +141,8 @@ train-default: deps
 # video and first/last-frame renders report, on the line before, the PSNR of
 # the given frames against their VAE round trip:
 #   eval-frames: i2v_first_psnr=X flf_first_psnr=X flf_last_psnr=X min_psnr=X n=N
+# and, before it, how many frames had specks or a split object instead of one:
+#   eval-objects: frames_without_object=N/M clips_without_object=K n=N
 PROMPTS ?= tests/eval/heldout_prompts.txt
 EVAL_OUT ?=
 EVAL_ARGS ?=

@@ -21,7 +21,14 @@ Metrics (scripts/eval_metrics.py documents each): colour_acc, shape_acc
 coherent (one object in every frame, no flicker, moving as the prompt
 says), sync_1f (video wall hits matched by audio onsets within one frame),
 n (clips) and render_s_per_clip (mean wall time of `reel render`).
-Per-clip details go to DIR/eval.json (or --json FILE). The last line is
+Per-clip details go to DIR/eval.json (or --json FILE). Before the
+closing lines, how broken the incoherent clips are (frames with no single
+object: specks or a split object, summed over the clips, and the clips
+with any):
+
+    eval-objects: frames_without_object=N/M clips_without_object=K n=N
+
+The last line is
 
     eval: colour_acc=X shape_acc=X coherent=X sync_1f=X n=N render_s_per_clip=X
 
@@ -329,6 +336,11 @@ def frames_line(s):
         s["i2v_first_psnr"], s["flf_first_psnr"], s["flf_last_psnr"], s["min_psnr"], s["n"])
 
 
+def objects_line(s):
+    return "eval-objects: frames_without_object=%d/%d clips_without_object=%d n=%d" % (
+        s["frames_without_object"], s["frames_total"], s["clips_without_object"], s["n"])
+
+
 def fmt(x):
     return "nan" if x != x else "%.3f" % x
 
@@ -455,6 +467,8 @@ def main(argv=None):
                        "frames": {"summary": frames[0], "clips": frames[1]} if frames else None},
                       f, indent=1, default=str)
             f.write("\n")
+    if results:
+        print(objects_line(s))
     if frames:
         print(frames_line(frames[0]))
     if not a.frames_only:

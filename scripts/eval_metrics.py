@@ -29,6 +29,8 @@ Per clip (evaluate_clip):
               centroid by < JUMP_FRAC of the frame size; (c) it moves as
               the prompt says: a "still" prompt travels < STILL_PX in total,
               any other motion's centroid range is >= MOVE_PX.
+              frames_without_object counts the frames failing (a) (specks
+              or a split object): how far from coherent a clip is.
               motion_class (bounce / slide_right / slide_left / fall /
               still, from the centroid track) is reported as well.
   wall hits   From the centroid track of a coherent clip: on each axis, a
@@ -422,6 +424,8 @@ def evaluate_clip(video, fps, audio, sr, expected):
     res = {"frames": T, "width": W, "height": H, "fps": fps}
     found = [f for f in frames if "fg" in f and "area" in f and f["ok"]]
     obj_ok, why = coherence(frames, size)
+    # how broken an incoherent clip is: frames with specks or a split object
+    res["frames_without_object"] = sum(not f["ok"] for f in frames)
     if found:
         res["colour"] = nearest_colour(np.median(np.stack([f["fg"] for f in found]), 0))
         res["background"] = nearest_background(np.median(np.stack([f["bg"] for f in frames]), 0))
@@ -490,4 +494,7 @@ def summarise(results):
         "background_acc": sum(r["background_ok"] for r in results) / n,
         "sync_1f": mat / exp if exp else float("nan"),
         "sync_matched": mat, "sync_expected": exp,
+        "frames_without_object": sum(r["frames_without_object"] for r in results),
+        "frames_total": sum(r["frames"] for r in results),
+        "clips_without_object": sum(r["frames_without_object"] > 0 for r in results),
     }

@@ -405,21 +405,21 @@ def _fsync_write(path, data):
 
 
 def checkpoint_files(d):
-    """-> the newest checkpoint in run dir D: ("file", D/ckpt.pt) or
-    ("parts", D/ckpt.d), or None. A save that switched format may leave both
-    for a moment; the newer one wins."""
+    """-> the newest checkpoint in run dir D: D/ckpt.pt or D/ckpt.d, or None.
+    A save that switched format may leave both for a moment; the newer one
+    wins."""
     whole, parts = os.path.join(d, "ckpt.pt"), os.path.join(d, "ckpt.d")
     index = os.path.join(parts, "index.json")
     have = []
     if os.path.exists(whole):
-        have.append((os.path.getmtime(whole), "file", whole))
+        have.append((os.path.getmtime(whole), whole))
     if os.path.exists(index):
-        have.append((os.path.getmtime(index), "parts", parts))
+        have.append((os.path.getmtime(index), parts))
     if not have:
         # a hard kill between the two renames of a split save
         prev = os.path.join(d, "ckpt.prev.d")
-        return ("parts", prev) if os.path.exists(os.path.join(prev, "index.json")) else None
-    return max(have)[1:]
+        return prev if os.path.exists(os.path.join(prev, "index.json")) else None
+    return max(have)[1]
 
 
 def load_checkpoint(path, map_location="cpu"):
@@ -430,7 +430,7 @@ def load_checkpoint(path, map_location="cpu"):
         found = checkpoint_files(path)
         if found is None:
             raise FileNotFoundError("%s: no checkpoint (ckpt.pt or ckpt.d/)" % path)
-        path = found[1]
+        path = found
     if not os.path.isdir(path):
         return torch.load(path, map_location=map_location)
     with open(os.path.join(path, "index.json")) as f:
@@ -664,5 +664,5 @@ def start_run(out, params, opt, resume, save_every):
     step, extra = 0, {}
     if resume and ck.exists():
         step, extra = ck.load(params, opt)
-        print("resumed at step %d from %s" % (step, checkpoint_files(out)[1]), flush=True)
+        print("resumed at step %d from %s" % (step, checkpoint_files(out)), flush=True)
     return ck, step, extra, JsonLog(os.path.join(out, "log.jsonl"), step if resume else None)

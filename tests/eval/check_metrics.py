@@ -98,6 +98,9 @@ def main():
     check("eval colour_acc on ground truth >= 0.95", s["colour_acc"] >= 0.95, "%.3f" % s["colour_acc"])
     check("eval shape_acc on ground truth >= 0.9", s["shape_acc"] >= 0.9, "%.3f" % s["shape_acc"])
     check("eval coherent on ground truth >= 0.9", s["coherent"] >= 0.9, "%.3f" % s["coherent"])
+    check("eval ground truth: at most 1 % of frames without an object",
+          s["frames_without_object"] <= 0.01 * s["frames_total"] and s["frames_total"] == 49 * s["n"],
+          "%d/%d" % (s["frames_without_object"], s["frames_total"]))
     check("eval sync_1f on ground truth >= 0.9", s["sync_1f"] >= 0.9,
           "%.3f = %d/%d" % (s["sync_1f"], s["sync_matched"], s["sync_expected"]))
     check("eval sync counts events", s["sync_expected"] >= N // 4, "%d" % s["sync_expected"])
@@ -207,6 +210,8 @@ def main():
         encode(p, v, cl["audio"])
         r = score(p, cl["caption"])
         check("eval one blank frame is not coherent", not r["coherent"], "; ".join(r["why"])[:80])
+        check("eval one blank frame is one frame without an object",
+              r["frames_without_object"] == 1, "%d" % r["frames_without_object"])
     # pure noise video
     rng = np.random.default_rng(1)
     v = rng.integers(0, 256, (49, SIZE, SIZE, 3), dtype=np.uint8)
@@ -214,6 +219,8 @@ def main():
     encode(p, v, rng.standard_normal(int(SECONDS * SR)).astype(np.float32) * 0.1)
     r = score(p, clips[0]["caption"])
     check("eval noise video is not coherent", not r["coherent"], "; ".join(r["why"])[:80])
+    check("eval noise video has no object in any frame", r["frames_without_object"] == 49,
+          "%d of 49" % r["frames_without_object"])
     check("eval noise video has no sync", r["sync_matched"] == 0, "%d/%d" % (r["sync_matched"], r["sync_expected"]))
     # smooth noise (blurred blobs) is not one object either
     k = np.ones(9) / 9
